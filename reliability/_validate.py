@@ -1,0 +1,85 @@
+"""Validation at the door: every public function checks its arguments here first.
+
+Arguments are converted to float64 arrays; a bad value raises ``ValueError`` naming the
+argument and showing the first offending value, so a sweep over a million points still
+says which value was wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def _first_bad(array: np.ndarray, bad: np.ndarray) -> Any:
+    value = array[bad].flat[0] if array.ndim else array[()]
+    return value.item() if hasattr(value, "item") else value
+
+
+def as_array(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    strict_minimum: bool = False,
+    strict_maximum: bool = False,
+    allow_inf: bool = False,
+    integer: bool = False,
+) -> np.ndarray:
+    """Return ``value`` as a float64 array after checking it; raise ``ValueError`` naming ``name``."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number or an array of numbers, got {value!r}") from None
+    if np.isnan(array).any():
+        raise ValueError(f"{name} must not be NaN, got {_first_bad(array, np.isnan(array))}")
+    if not allow_inf and np.isinf(array).any():
+        raise ValueError(f"{name} must be finite, got {_first_bad(array, np.isinf(array))}")
+    if minimum is not None:
+        bad = array <= minimum if strict_minimum else array < minimum
+        if bad.any():
+            relation = ">" if strict_minimum else ">="
+            raise ValueError(f"{name} must be {relation} {minimum:g}, got {_first_bad(array, bad)}")
+    if maximum is not None:
+        bad = array >= maximum if strict_maximum else array > maximum
+        if bad.any():
+            relation = "<" if strict_maximum else "<="
+            raise ValueError(f"{name} must be {relation} {maximum:g}, got {_first_bad(array, bad)}")
+    if integer:
+        finite = np.isfinite(array)
+        bad = finite & (array != np.floor(array))
+        if bad.any():
+            raise ValueError(f"{name} must be a whole number, got {_first_bad(array, bad)}")
+    return array
+
+
+def probability(name: str, value: Any, *, open_interval: bool = False) -> np.ndarray:
+    """A probability in [0, 1], or in (0, 1) for targets."""
+    return as_array(
+        name, value, minimum=0.0, maximum=1.0,
+        strict_minimum=open_interval, strict_maximum=open_interval,
+    )
+
+
+def is_scalar(*values: Any) -> bool:
+    return all(np.ndim(v) == 0 for v in values)
+
+
+def output(result: np.ndarray, scalar: bool):
+    """Scalars in give a Python float out; arrays give arrays."""
+    if scalar:
+        return float(np.asarray(result).reshape(()))
+    return result
+
+
+def check_positive_scalar(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return number

@@ -1,0 +1,142 @@
+"""Every notebook in notebooks/: its conventions, and a run with its smoke parameters.
+
+The runs go through ``reliability.reports.run_notebook``, exactly as ``python -m reliability
+report`` does: kernel ipykernel in this interpreter, working directory = the notebooks folder,
+executed copy written to a temporary folder (the committed notebook is never touched).
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import tokenize
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from reliability import reports
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = reports.find_notebooks(ROOT / "notebooks")
+
+by_notebook = pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+
+
+def _read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def _parameter_cells(nb):
+    return [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+
+
+def _parse_parameter_line(line: str) -> tuple[str, str, object, str]:
+    """Split ``name: type = literal  # help`` into its parts, or raise AssertionError."""
+    tree = ast.parse(line)
+    assert len(tree.body) == 1 and isinstance(tree.body[0], ast.AnnAssign), f"not `name: type = value`: {line!r}"
+    node = tree.body[0]
+    assert isinstance(node.target, ast.Name) and node.simple, f"target must be a plain name: {line!r}"
+    assert node.value is not None, f"parameter without a value: {line!r}"
+    try:
+        value = ast.literal_eval(node.value)
+    except ValueError:
+        raise AssertionError(f"value must be a plain literal: {line!r}") from None
+    comments = [t.string for t in tokenize.generate_tokens(io.StringIO(line).readline) if t.type == tokenize.COMMENT]
+    assert comments, f"parameter without a '# help' comment: {line!r}"
+    help_text = comments[0].lstrip("#").strip()
+    assert help_text, f"empty help comment: {line!r}"
+    return node.target.id, ast.unparse(node.annotation), value, help_text
+
+
+@pytest.fixture(scope="session")
+def kernel_line_magics(tmp_path_factory):
+    """Line magics of a real kernel started the way reports start one (ipykernel adds some)."""
+    folder = tmp_path_factory.mktemp("magics")
+    nb = new_notebook(cells=[
+        new_markdown_cell("# Which line magics does the kernel know?"),
+        new_code_cell(
+            "import json\nfrom reliability.reports import record\n"
+            "record({'line_magics': json.dumps(sorted(get_ipython().magics_manager.magics['line']))})"
+        ),
+    ])
+    nbformat.write(nb, folder / "magics.ipynb")
+    run = reports.run_notebook(folder / "magics.ipynb", folder / "executed.ipynb", declared={})
+    assert run.ok, run.describe_failure()
+    magics = set(json.loads(run.results["line_magics"]))
+    assert {"load", "time", "run", "env"} <= magics  # the ones DESIGN.md warns about
+    return magics
+
+
+def test_parameter_line_parser_rejects_what_the_convention_forbids():
+    assert _parse_parameter_line("servers: int = 10  # how many") == ("servers", "int", 10, "how many")
+    for bad in ("servers = 10  # no type", "servers: int = 10", "servers: int = 2 * 5  # not literal",
+                "servers: int = 10  #", "import os  # no"):
+        with pytest.raises(AssertionError):
+            _parse_parameter_line(bad)
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "notebooks/ holds no notebooks"
+
+
+@by_notebook
+def test_committed_without_outputs(path):
+    for index, cell in enumerate(_read(path).cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"cell {index} has outputs"
+            assert cell.execution_count is None, f"cell {index} has an execution count"
+
+
+@by_notebook
+def test_first_cell_states_the_question_in_markdown(path):
+    first = _read(path).cells[0]
+    assert first.cell_type == "markdown"
+    assert first.source.strip()
+
+
+@by_notebook
+def test_kernel_is_python3(path):
+    assert _read(path).metadata["kernelspec"]["name"] == reports.KERNEL_NAME
+
+
+@by_notebook
+def test_one_parameters_cell_of_annotated_literals_with_help(path):
+    cells = _parameter_cells(_read(path))
+    assert len(cells) == 1, f"{len(cells)} cells tagged 'parameters'"
+    parsed = [_parse_parameter_line(line) for line in cells[0].source.splitlines() if line.strip()]
+    assert parsed, "empty parameters cell"
+    names = [p[0] for p in parsed]
+    assert len(names) == len(set(names)), f"duplicate parameter names: {names}"
+    # What `python -m reliability params` shows must be what the cell says.
+    inspected = reports.notebook_parameters(path)
+    assert list(inspected) == names
+    for name, annotation, _, help_text in parsed:
+        assert inspected[name]["inferred_type_name"] == annotation
+        assert inspected[name]["help"] == help_text
+
+
+@by_notebook
+def test_smoke_parameters_are_declared_and_well_typed(path):
+    smoke = reports.smoke_parameters(path)
+    assert smoke, "metadata['reliability']['smoke_parameters'] is missing or empty"
+    reports.check_parameters(path, smoke, strict=True)  # raises ParameterError naming the problem
+
+
+@pytest.mark.notebooks
+@by_notebook
+def test_parameter_names_are_not_line_magics(path, kernel_line_magics):
+    clashes = sorted(set(reports.notebook_parameters(path)) & kernel_line_magics)
+    assert not clashes, f"parameters named like IPython line magics (automagic would run them): {clashes}"
+
+
+@pytest.mark.notebooks
+@by_notebook
+def test_runs_with_smoke_parameters_and_records_results(path, tmp_path):
+    smoke = reports.check_parameters(path, reports.smoke_parameters(path), strict=True)
+    run = reports.run_notebook(path, tmp_path / path.name, smoke, smoke=True)
+    assert run.ok, f"{path.name} failed: {run.describe_failure()} (executed copy: {tmp_path / path.name})"
+    assert run.results, "the notebook recorded no results (call reliability.reports.record)"
+    assert json.loads(json.dumps(run.results)) == run.results
