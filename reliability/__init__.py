@@ -4,6 +4,8 @@ The public API is re-exported here; see ``../shared/DESIGN.md`` (in the reposito
 README) for the model behind each name.
 """
 
+from reliability._validate import check_parameter
+from reliability.reports import record
 from reliability.erlang import (
     ErlangAResult,
     SquareRootStaffing,
@@ -25,9 +27,66 @@ from reliability.erlang import (
     wait_sf,
 )
 
+from reliability.retry import (
+    AdaptiveThrottle,
+    Backoff,
+    Equilibrium,
+    FixedRetries,
+    RetryBudget,
+    RetryingConnectionPool,
+    RetryingQueue,
+    TippingPoint,
+    TokenBucket,
+    equilibria_frame,
+    expected_attempts,
+    layered_amplification,
+    metastability_map,
+)
+from reliability.simulate import (
+    Estimate,
+    QueueSimulation,
+    RetrySimulation,
+    RetrySummary,
+    Schedule,
+    simulate_connection_pool,
+    simulate_engset,
+    simulate_mmc,
+    simulate_mmc_abandonment,
+    simulate_mmcc,
+    simulate_mmck,
+    simulate_retrying_queue,
+)
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "record",
+    "Estimate",
+    "QueueSimulation",
+    "RetrySimulation",
+    "RetrySummary",
+    "Schedule",
+    "simulate_connection_pool",
+    "simulate_engset",
+    "simulate_mmc",
+    "simulate_mmc_abandonment",
+    "simulate_mmcc",
+    "simulate_mmck",
+    "simulate_retrying_queue",
+    "check_parameter",
+    "AdaptiveThrottle",
+    "Backoff",
+    "Equilibrium",
+    "FixedRetries",
+    "RetryBudget",
+    "RetryingConnectionPool",
+    "RetryingQueue",
+    "TippingPoint",
+    "TokenBucket",
+    "equilibria_frame",
+    "expected_attempts",
+    "layered_amplification",
+    "metastability_map",
     "ErlangAResult",
     "SquareRootStaffing",
     "engset",

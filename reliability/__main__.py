@@ -121,7 +121,7 @@ def _report(args) -> int:
             print(f"  {run.name}: {run.describe_failure()}{where}", file=sys.stderr)
         print(f"index: {index}", file=sys.stderr)
         return 1
-    print(f"{len(runs)} notebooks ok; index: {index}", file=sys.stderr)
+    print(f"{len(runs)} notebook{'' if len(runs) == 1 else 's'} ok; index: {index}", file=sys.stderr)
     return 0
 
 

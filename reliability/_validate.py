@@ -83,3 +83,25 @@ def check_positive_scalar(name: str, value: Any) -> float:
     if not math.isfinite(number) or number <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return number
+
+
+def check_parameter(name: str, value: Any, *, minimum: float | None = None, maximum: float | None = None,
+                    strict_minimum: bool = False, strict_maximum: bool = False, integer: bool = False,
+                    allow_inf: bool = False):
+    """Check a notebook parameter (a number or a list of numbers) and return it unchanged.
+
+    The notebooks' validation cells call this so a bad parameter fails there, with a
+    ``ValueError`` naming it, rather than deep inside a model.
+
+    Examples
+    --------
+    >>> check_parameter("surge_multiple", 3.0, minimum=1.0)
+    3.0
+    >>> check_parameter("surge_multiple", 0.5, minimum=1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: surge_multiple must be >= 1, got 0.5
+    """
+    as_array(name, value, minimum=minimum, maximum=maximum, strict_minimum=strict_minimum,
+             strict_maximum=strict_maximum, integer=integer, allow_inf=allow_inf)
+    return value

@@ -97,9 +97,15 @@ def caption(fig_or_ax, text: str) -> None:
     """
     fig = _figure_of(fig_or_ax)
     width_inches = fig.get_figwidth()
+    # Start just below everything already drawn (tick labels, axis labels, legends), so the
+    # caption never overlaps them; call caption() last.
+    try:
+        bottom = fig.get_tightbbox(fig.canvas.get_renderer()).y0 / fig.get_figheight()
+    except (AttributeError, TypeError, ValueError):  # a canvas without a renderer
+        bottom = 0.0
     # About 13 characters per inch at the "small" font size of the notebook context.
     wrapped = textwrap.fill(" ".join(str(text).split()), width=max(30, int(width_inches * 13)))
-    fig.text(0.01, -0.01, wrapped, ha="left", va="top", fontsize="small", style="italic", transform=fig.transFigure)
+    fig.text(0.01, min(bottom, 0.0) - 0.02, wrapped, ha="left", va="top", fontsize="small", style="italic", transform=fig.transFigure)
 
 
 def label_axes(ax, x: str | None = None, y: str | None = None, *, x_unit: str | None = None,

@@ -24,6 +24,7 @@ import json
 import math
 import numbers
 import os
+import re
 import sys
 import tempfile
 import time
@@ -181,7 +182,8 @@ def record(results: Mapping[str, Any]) -> None:
     width = max(len(k) for k in clean)
     text = "\n".join(f"{k:<{width}}  {_format_value(v)}" for k, v in clean.items())
     display(
-        {RESULTS_MIMETYPE: clean, "text/html": _results_table_html(clean), "text/plain": text},
+        # Notebook files store JSON with sorted keys, so the order is carried separately.
+        {RESULTS_MIMETYPE: {"order": list(clean), "results": clean}, "text/html": _results_table_html(clean), "text/plain": text},
         raw=True,
     )
 
@@ -209,7 +211,10 @@ def extract_results(nb) -> dict[str, Any]:
                 continue
             if isinstance(data, str):  # some writers store JSON mimetypes as text
                 data = json.loads(data)
-            results.update(data)
+            recorded = data.get("results", {})
+            for key in data.get("order", sorted(recorded)):
+                results.pop(key, None)  # a later record() of the same name moves it to the end
+                results[key] = recorded[key]
     return results
 
 
@@ -517,6 +522,20 @@ def _this_python_kernel_manager():
     return ThisPythonKernelManager
 
 
+def _restore_default_sigint(**_: Any) -> None:
+    """nbclient hook: give SIGINT back to Python, so Ctrl-C raises KeyboardInterrupt.
+
+    nbclient installs its own SIGINT handler that only shuts the kernel down; the run
+    then carries on (or records the notebook as failed) instead of stopping as a user
+    pressing Ctrl-C expects. Called from ``on_notebook_start``, after nbclient set it.
+    """
+    import asyncio
+    import signal
+
+    with contextlib.suppress(RuntimeError, NotImplementedError, ValueError):
+        asyncio.get_event_loop().remove_signal_handler(signal.SIGINT)
+
+
 @dataclass(frozen=True)
 class CellError:
     """Where and how a notebook failed.
@@ -531,10 +550,19 @@ class CellError:
     ename: str
     evalue: str
     source: str
+    line: int | None = None  # 1-based line of the cell the traceback points at, if known
+
+    def failing_line(self) -> str:
+        lines = self.source.splitlines()
+        if self.line is not None and 1 <= self.line <= len(lines):
+            return lines[self.line - 1].strip()
+        return next((text for text in lines if text.strip()), "").strip()
 
     def describe(self) -> str:
-        first_line = next((line for line in self.source.splitlines() if line.strip()), "").strip()
+        first_line = self.failing_line()
         where = f"cell {self.cell_index + 1} of {self.cell_count}"
+        if self.line is not None:
+            where += f", line {self.line}"
         if self.execution_count is not None:
             where += f" (In [{self.execution_count}])"
         what = f"{self.ename}: {self.evalue}" if self.evalue else self.ename
@@ -548,6 +576,7 @@ class CellError:
             "ename": self.ename,
             "evalue": self.evalue,
             "source": self.source,
+            "line": self.line,
             "description": self.describe(),
         }
 
@@ -590,6 +619,9 @@ class NotebookRun:
         }
 
 
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def _source_cell_error(nb, exc) -> CellError:
     cells = nb.cells if nb is not None else []
     injected = [
@@ -601,6 +633,12 @@ def _source_cell_error(nb, exc) -> CellError:
         if "papermill-error-cell-tag" in cell.get("metadata", {}).get("tags", [])
     ]
     source_index = exc.cell_index - sum(1 for i in injected if i < exc.cell_index)
+    line = None
+    traceback_text = _ANSI_ESCAPE.sub("", "\n".join(exc.traceback or []))
+    for match in re.finditer(r"Cell In\[(\d+)\], line (\d+)", traceback_text):
+        if exc.exec_count is None or int(match.group(1)) == exc.exec_count:
+            line = int(match.group(2))
+            break
     cell_count = len(cells) - len(injected) - len(markers)
     return CellError(
         cell_index=source_index,
@@ -609,6 +647,7 @@ def _source_cell_error(nb, exc) -> CellError:
         ename=str(exc.ename),
         evalue=str(exc.evalue),
         source=str(exc.source),
+        line=line,
     )
 
 
@@ -678,8 +717,11 @@ def run_notebook(
                 cwd=str(notebook.parent),
                 execution_timeout=cell_timeout,
                 kernel_manager_class=_this_python_kernel_manager(),
+                on_notebook_start=_restore_default_sigint,
             )
         except PapermillExecutionError as exc:
+            if exc.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel first
+                raise KeyboardInterrupt from None
             executed = _read_if_written(tmp_name)
             error = _source_cell_error(executed, exc)
         except Exception as exc:  # kernel death, timeouts, invalid notebooks: fail this notebook only

@@ -40,12 +40,15 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from scipy import integrate, optimize, special
 
 from ._validate import as_array, is_scalar, output, probability
+from .erlang import erlang_b, response_time_sf
 
 __all__ = [
     "expected_attempts",
@@ -55,6 +58,12 @@ __all__ = [
     "TokenBucket",
     "AdaptiveThrottle",
     "Backoff",
+    "Equilibrium",
+    "TippingPoint",
+    "RetryingQueue",
+    "RetryingConnectionPool",
+    "equilibria_frame",
+    "metastability_map",
 ]
 
 
@@ -341,8 +350,9 @@ class _BucketLimiter:
         if retries_so_far >= self.policy.max_retries:
             return False
         cost = self.policy.timeout_retry_cost if timed_out else self.policy.retry_cost
-        if cost <= self.tokens:
-            self.tokens -= cost
+        # deposits like 0.1 do not add up exactly in binary: allow for the rounding of ten of them
+        if cost <= self.tokens + 1e-9 * self.policy.capacity:
+            self.tokens = max(0.0, self.tokens - cost)
             return True
         return False
 
@@ -647,18 +657,6 @@ class Backoff:
 # Mean-field equilibria of retrying systems
 # ----------------------------------------------------------------------------------------
 
-from scipy import integrate, optimize, special  # noqa: E402  (kept beside the models that use them)
-
-from .erlang import erlang_b, response_time_sf  # noqa: E402
-
-__all__ += [
-    "Equilibrium",
-    "TippingPoint",
-    "RetryingQueue",
-    "RetryingConnectionPool",
-    "equilibria_frame",
-    "metastability_map",
-]
 
 # Scan of the fixed-point map in p: uniform points plus geometric clusters at both ends,
 # where the map is steepest (p near 1: queue near saturation). Roots are then polished by brentq.
@@ -703,7 +701,10 @@ class Equilibrium:
     state : str
         ``"healthy"`` (the stable state with the fewest failures), ``"degraded"`` (another
         interior stable state), ``"collapsed"`` (queue saturated, ``p = 1``), ``"throttled"``
-        (held on an adaptive throttle's failure ceiling) or ``"unstable"``.
+        (held on an adaptive throttle's failure ceiling), ``"unstable"`` (slope > 1: the
+        boundary between two basins) or ``"oscillating"`` (slope < -1, possible only when the
+        amplification falls with p, as for a starving token bucket: each retry round
+        overshoots the last, so the service flaps between better and worse).
     """
 
     arrival_rate: float
@@ -727,11 +728,8 @@ class Equilibrium:
         )
 
 
-def equilibria_frame(equilibria) -> "pd.DataFrame":
+def equilibria_frame(equilibria) -> pd.DataFrame:
     """A tidy DataFrame (one row per equilibrium) from records of :class:`Equilibrium`."""
-    import pandas as pd
-    from dataclasses import asdict
-
     columns = list(Equilibrium.__dataclass_fields__)
     return pd.DataFrame([asdict(e) for e in equilibria], columns=columns)
 
@@ -853,7 +851,12 @@ class _RetryFixedPoint:
             else:
                 amplification = float(self._amplification(np.array([p]))[0])
                 x = float(self._x_of(lam0, np.array([amplification]))[0])
-                slope = self._slope(lam0, p)
+                if p >= 1.0 and x >= self._x_limit:
+                    # saturated: F = 1 on a neighbourhood of p = 1 (however narrow), so the map is flat;
+                    # at x = c mu exactly the queue is critically loaded and its backlog does not drain
+                    slope = 0.0
+                else:
+                    slope = self._slope(lam0, p)
                 stable = abs(slope) < 1.0
             records.append((p, kind, amplification, x, slope, stable))
         states = []
@@ -862,7 +865,8 @@ class _RetryFixedPoint:
             if kind == "throttled":
                 state = "throttled"
             elif not stable:
-                state = "unstable"
+                # slope > 1: a saddle between two basins; slope < -1: overshoots every round (flapping)
+                state = "unstable" if slope > 0 else "oscillating"
             elif p >= 1.0:
                 state = "collapsed"
             elif first_stable:
@@ -877,10 +881,8 @@ class _RetryFixedPoint:
             for (p, _, amplification, x, slope, stable), state in zip(records, states)
         )
 
-    def equilibria_table(self, arrival_rates) -> "pd.DataFrame":
+    def equilibria_table(self, arrival_rates) -> pd.DataFrame:
         """Tidy DataFrame of the equilibria for each base rate (one row per equilibrium)."""
-        import pandas as pd
-
         rates = np.atleast_1d(as_array("arrival_rates", arrival_rates, minimum=0.0))
         frames = [equilibria_frame(self.equilibria(rate)) for rate in rates]
         return pd.concat(frames, ignore_index=True)
@@ -981,8 +983,11 @@ class TippingPoint:
         Backlog of the unstable fluid state: beyond it the retry-inflated load exceeds capacity
         and the backlog keeps growing after the surge ends (inf if no collapse is possible).
     min_duration : float
-        Shortest surge that carries the backlog from ``healthy_backlog`` to ``critical_backlog``
-        (0: no healthy state even without a surge; inf: this surge never tips the system).
+        Shortest surge after which the backlog runs away, in the delayed fluid model (0: no
+        healthy state even without a surge; inf: this surge never tips the system).
+    quasi_static_duration : float
+        The same in the delay-free fluid ODE: time for the surged drift to carry the backlog
+        from ``healthy_backlog`` to ``critical_backlog``.
     extra_requests : float
         Requests the shortest tipping surge adds: ``(surge_multiple - 1) * arrival_rate * min_duration``.
     tips : bool
@@ -994,6 +999,7 @@ class TippingPoint:
     healthy_backlog: float
     critical_backlog: float
     min_duration: float
+    quasi_static_duration: float
     extra_requests: float
     tips: bool
 
@@ -1001,7 +1007,8 @@ class TippingPoint:
         return (
             f"TippingPoint(arrival_rate={self.arrival_rate:.6g}, surge_multiple={self.surge_multiple:.6g}, "
             f"healthy_backlog={self.healthy_backlog:.6g}, critical_backlog={self.critical_backlog:.6g}, "
-            f"min_duration={self.min_duration:.6g}, extra_requests={self.extra_requests:.6g}, tips={self.tips})"
+            f"min_duration={self.min_duration:.6g}, quasi_static_duration={self.quasi_static_duration:.6g}, "
+            f"extra_requests={self.extra_requests:.6g}, tips={self.tips})"
         )
 
 
@@ -1024,6 +1031,15 @@ class RetryingQueue(_RetryFixedPoint):
     independent is the approximation; the simulator (:mod:`reliability.simulate`) checks it.
     Client backoff delays retries but does not change these steady-state rates.
 
+    The collapsed state ``p = 1`` exists exactly when ``lambda0 * A(1) >= c mu``; for a fixed
+    cap of ``r`` retries that is ``lambda0 >= c mu / (r + 1)``, the recovery threshold (load
+    must be shed below it to recover). The healthy state exists below the onset threshold
+    (the fold of the healthy branch). Between the two the queue is metastable. With
+    ``c = 10, mu = 1, timeout = 2, r = 3`` that is ``0.25 <= lambda0 / (c mu) < 0.661``; in
+    simulation the healthy state at ``0.4 c mu`` outlives a 2000 s run, while at ``0.5 c mu``
+    queueing noise alone tips it within about 10^3 s -- metastable states have finite lifetimes
+    that this mean-field model does not give.
+
     Parameters
     ----------
     servers : int
@@ -1038,7 +1054,7 @@ class RetryingQueue(_RetryFixedPoint):
     Examples
     --------
     >>> queue = RetryingQueue(servers=10, service_rate=1.0, timeout=2.0, policy=3)
-    >>> [e.state for e in queue.equilibria(7.0)]
+    >>> [e.state for e in queue.equilibria(5.0)]
     ['healthy', 'unstable', 'collapsed']
     >>> queue.recovery_threshold()   # c mu / (r + 1)
     2.5
@@ -1150,50 +1166,159 @@ class RetryingQueue(_RetryFixedPoint):
         roots.extend(float(q) for q in grid[sign == 0])
         return tuple(sorted(roots))
 
-    def tipping_trigger(self, arrival_rate, surge_multiple) -> TippingPoint:
-        """Smallest surge (``surge_multiple`` x ``arrival_rate`` for a while) that leaves the queue collapsed.
-
-        Fluid (deterministic ODE) model of the backlog ``Q``:
-        ``dQ/dt = m lambda0 A(p(Q)) - mu min(Q, c)``, where ``p(Q)`` is the exact probability that an
-        attempt finding ``Q`` in the system times out (:meth:`_conditional_failure`) and
-        ``m = surge_multiple`` during the surge, 1 after. Retries are counted as if sent at once
-        (the timeout and backoff delays are ignored) and queue fluctuations are averaged out.
-        Without a surge the fluid model rests at the healthy backlog ``Q_h``; the next rest point
-        ``Q_u`` is unstable: above it the retry-inflated load exceeds ``c mu`` and the backlog
-        grows for good. The surge tips the system iff it carries ``Q`` past ``Q_u``, which takes
-        ``integral_{Q_h}^{Q_u} dQ / drift_m(Q)`` (infinite if the surged drift vanishes on the way).
-
-        The fluid model ignores stochastic queueing, so its healthy state fails less and its
-        onset is later than the M/M/c equilibria of :meth:`equilibria`; it estimates the size of
-        the trigger, to be checked against simulation.
-        """
-        lam0 = _rate("arrival_rate", arrival_rate)
-        multiple = float(as_array("surge_multiple", surge_multiple, minimum=1.0))
+    def _quasi_static_tipping(self, lam0: float, multiple: float):
+        """(healthy backlog, critical backlog, surge duration) of the delay-free fluid ODE."""
         roots = self.fluid_equilibria(lam0)
-        grid = self._fluid_backlog_grid()
-
-        def result(healthy, critical, duration):
-            extra = (multiple - 1.0) * lam0 * duration if math.isfinite(duration) else math.inf
-            if duration == 0.0:
-                extra = 0.0
-            return TippingPoint(lam0, multiple, healthy, critical, duration, extra, math.isfinite(duration))
-
-        drift0 = float(self._fluid_drift(0.0, lam0)[0])
-        if drift0 > 0 and not roots:
-            return result(math.inf, math.inf, 0.0)  # no healthy state: the backlog grows anyway
+        if float(self._fluid_drift(0.0, lam0)[0]) > 0 and not roots:
+            return math.inf, math.inf, 0.0  # no healthy state: the backlog grows anyway
         healthy = roots[0]
         later = [q for q in roots[1:] if float(self._fluid_drift(q + 1e-6 * max(1.0, q), lam0)[0]) > 0]
         if not later:
-            return result(healthy, math.inf, math.inf)
+            return healthy, math.inf, math.inf
         critical = later[0]
+        grid = self._fluid_backlog_grid()
         path = grid[(grid > healthy) & (grid < critical)]
         surged = self._fluid_drift(np.concatenate([[healthy], path, [critical]]), multiple * lam0)
         if (surged <= 0).any():
-            return result(healthy, critical, math.inf)
+            return healthy, critical, math.inf
         duration, _ = integrate.quad(lambda q: 1.0 / float(self._fluid_drift(q, multiple * lam0)[0]),
                                      healthy, critical, limit=200, epsabs=0.0, epsrel=1e-10)
-        return result(healthy, critical, float(duration))
+        return healthy, critical, float(duration)
 
+    def _retry_share_table(self, p: np.ndarray) -> np.ndarray:
+        """y(p): retries sent per failed attempt, times p, so that generations reproduce A(p).
+
+        Attempt ``k+1`` of a request is sent at rate ``y`` times attempt ``k``'s; for
+        :class:`FixedRetries` ``y = p``. For a budget or bucket, ``y <= p`` solves
+        ``expected_attempts(y, r) = A(p)`` (the policy thins every generation alike).
+        """
+        if isinstance(self.policy, FixedRetries):
+            return p.copy()
+        r = np.full_like(p, float(self.policy.max_retries))
+        target = self._amplification(p)
+        low, high = np.zeros_like(p), p.copy()
+        for _ in range(60):  # vectorised bisection: expected_attempts is increasing in y
+            mid = 0.5 * (low + high)
+            above = _expected_attempts(mid, r) > target
+            high = np.where(above, mid, high)
+            low = np.where(above, low, mid)
+        return 0.5 * (low + high)
+
+    def _delayed_fluid_collapses(self, lam0, multiple, duration, healthy, critical, delays, tables) -> bool:
+        """Run the delayed fluid model through a surge of ``duration``; True if the backlog runs away."""
+        backlog_grid, share_of_backlog, dt, sure = tables
+        c, mu = self.servers, self.service_rate
+        generations = len(delays)  # retries 1..r
+        lag = np.asarray(delays)
+        history = int(lag.max()) if generations else 0
+        settle = duration + 2.0 * (generations + 1) * (history * dt + self.timeout)
+        horizon = settle + 40.0 * (self.timeout + history * dt) + 20.0 / mu
+        steps = int(math.ceil(horizon / dt))
+        share_h = float(np.interp(healthy, backlog_grid, share_of_backlog))
+        rates = np.zeros((generations + 1, history + steps + 1))
+        shares = np.empty(history + steps + 1)
+        steady = lam0 * share_h ** np.arange(generations + 1)
+        rates[:, : history + 1] = steady[:, None]
+        shares[: history + 1] = share_h
+        q = healthy
+        near = healthy + 0.05 * (critical - healthy)
+        rows = np.arange(1, generations + 1)
+        for i in range(history, history + steps):
+            t = (i - history) * dt
+            rates[0, i] = lam0 * (multiple if t < duration else 1.0)
+            if generations:
+                source = i - lag
+                rates[rows, i] = rates[rows - 1, source] * shares[source]
+            arriving = rates[:, i].sum()
+            if q >= c:
+                q = q + dt * (arriving - c * mu)
+            else:  # implicit in the linear service term: stable for any step
+                q = (q + dt * arriving) / (1.0 + mu * dt)
+            q = max(q, 0.0)
+            shares[i + 1] = np.interp(q, backlog_grid, share_of_backlog)
+            if q > sure:
+                return True
+            if t > settle and q < near:
+                return False
+        return q > critical
+
+    def tipping_trigger(self, arrival_rate, surge_multiple, *, backoff: "Backoff | None" = None,
+                        rtol: float = 1e-3) -> TippingPoint:
+        """Smallest surge (``surge_multiple`` x ``arrival_rate`` for a while) that leaves the queue collapsed.
+
+        Fluid model of the backlog ``Q`` (requests in system, abandoned attempts included):
+        ``dQ/dt = (attempts arriving) - mu min(Q, c)``. An attempt sent when the backlog is ``Q``
+        times out with the exact probability :meth:`_conditional_failure` ``p(Q)`` (FCFS: its wait
+        depends only on who is ahead of it), and its retry arrives ``timeout`` (plus the mean
+        backoff of that retry, if ``backoff`` is given) later. Retries are tracked by generation,
+        so the model is a delay differential equation, integrated with a step of
+        ``timeout / 40``; queue fluctuations are averaged out (that is the approximation). Its
+        rest points are those of the delay-free ODE ``dQ/dt = lambda0 A(p(Q)) - mu min(Q, c)``:
+        the healthy backlog ``Q_h`` and, above it, the unstable ``Q_u`` beyond which the
+        retry-inflated load exceeds ``c mu``. The smallest surge duration after which the
+        backlog runs away (to where every attempt times out) is found by bisection to ``rtol``.
+
+        ``quasi_static_duration`` is the same question for the delay-free ODE (retries sent at
+        once): ``integral_{Q_h}^{Q_u} dQ / drift(Q)``. It underestimates the trigger, because a
+        surge shorter than a timeout has not yet produced its retries.
+
+        The fluid model's healthy state fails less than the M/M/c equilibrium (no queueing
+        variability) and ignores that noise alone can tip a metastable queue; check against
+        :func:`reliability.simulate.simulate_retrying_queue`. For a budget or token bucket each
+        retry generation is thinned alike to reproduce the policy's steady-state amplification;
+        :class:`AdaptiveThrottle` is not supported.
+        """
+        lam0 = _rate("arrival_rate", arrival_rate)
+        multiple = float(as_array("surge_multiple", surge_multiple, minimum=1.0))
+        tolerance = float(as_array("rtol", rtol, minimum=0.0, strict_minimum=True))
+        if isinstance(self.policy, AdaptiveThrottle):
+            raise ValueError("policy must not be an AdaptiveThrottle for tipping_trigger "
+                             f"(it rejects first attempts, which the fluid model does not follow), got {self.policy!r}")
+        if backoff is not None and not isinstance(backoff, Backoff):
+            raise ValueError(f"backoff must be a Backoff or None, got {backoff!r}")
+        healthy, critical, quasi = self._quasi_static_tipping(lam0, multiple)
+
+        def result(duration):
+            if duration == 0.0:
+                extra = 0.0
+            else:
+                extra = (multiple - 1.0) * lam0 * duration if math.isfinite(duration) else math.inf
+            return TippingPoint(lam0, multiple, healthy, critical, duration, quasi, extra, math.isfinite(duration))
+
+        if quasi == 0.0 or not math.isfinite(critical) or multiple == 1.0:
+            return result(quasi if multiple > 1.0 or quasi == 0.0 else math.inf)
+
+        r = int(self.policy.max_retries)
+        extra_delay = [float(backoff.mean(k)) if backoff is not None else 0.0 for k in range(1, r + 1)]
+        dt = self.timeout / 40.0
+        delays = [max(1, int(round((self.timeout + b) / dt))) for b in extra_delay]
+        backlog_grid = self._fluid_backlog_grid()
+        failure = self._conditional_failure(backlog_grid)
+        shares = self._retry_share_table(failure)
+        # past this backlog every attempt times out (p within 1e-6 of 1): the storm feeds itself
+        certain = backlog_grid[failure >= 1.0 - 1e-6]
+        sure = max(float(certain[0]) if certain.size else backlog_grid[-1], critical) * 1.5 + 1.0
+        tables = (backlog_grid, shares, dt, sure)
+
+        def collapses(duration):
+            return self._delayed_fluid_collapses(lam0, multiple, duration, healthy, critical, delays, tables)
+
+        if not math.isfinite(quasi):
+            return result(math.inf)  # the surge's own rest point lies below Q_u
+        low, high = 0.0, max(quasi, dt)
+        for _ in range(40):
+            if collapses(high):
+                break
+            low, high = high, 2.0 * high
+        else:
+            return result(math.inf)
+        while high - low > tolerance * high:
+            mid = 0.5 * (low + high)
+            if collapses(mid):
+                high = mid
+            else:
+                low = mid
+        return result(high)
 
 @dataclass(frozen=True)
 class RetryingConnectionPool(_RetryFixedPoint):
@@ -1210,6 +1335,13 @@ class RetryingConnectionPool(_RetryFixedPoint):
     load ``a = lambda0 * (A / mu + setup_time * new(A))`` with
     ``new(A) = f + (A - 1) * (1 or f)`` new connections per request, so the fixed point is
     ``p = B(connections, a(A(p)))``.
+
+    The mean field treats every retry as an independent Poisson arrival, which needs retries
+    spread out by a backoff comparable to the holding time. Retries sent at once into a full
+    pool meet the same busy slots and are refused together: in simulation (20 connections,
+    set-up 10x the service time) a 4x surge then leaves no storm behind, while with a
+    ``Backoff(2, 20, "full")`` the pool settles in the degraded state this model predicts
+    (failures 0.873 simulated against 0.876, goodput 2.53 against 2.47 per second).
 
     Unlike a saturating queue, Erlang B is smooth and below 1, so there is no ``p = 1``
     state: bistability needs the feedback slope ``dB/da * da/dp`` to exceed 1 somewhere,
@@ -1305,8 +1437,10 @@ def _verdict(equilibria) -> str:
     stable = [e for e in equilibria if e.stable]
     if len(stable) >= 2:
         return "metastable"
-    if not stable:  # only possible exactly at a tangency
-        return "unstable"
+    if not stable:
+        if any(e.state == "oscillating" for e in equilibria):
+            return "oscillating"
+        return "unstable"  # only at an exact tangency
     state = stable[0]
     if state.state in ("collapsed", "throttled"):
         return state.state
@@ -1314,7 +1448,7 @@ def _verdict(equilibria) -> str:
 
 
 def metastability_map(servers, service_rate, timeout, load_shares, max_retries=(0, 1, 2, 3, 5),
-                      policy_factory=None) -> "pd.DataFrame":
+                      policy_factory=None) -> pd.DataFrame:
     """Verdict of a retrying M/M/c queue over base load share x retry cap (tidy, one row per point).
 
     Parameters
@@ -1341,12 +1475,10 @@ def metastability_map(servers, service_rate, timeout, load_shares, max_retries=(
 
     Examples
     --------
-    >>> frame = metastability_map(10, 1.0, 2.0, [0.2, 0.7, 0.99], max_retries=[0, 3])
+    >>> frame = metastability_map(10, 1.0, 2.0, [0.2, 0.5, 0.99], max_retries=[0, 3])
     >>> frame.verdict.tolist()
-    ['healthy', 'healthy', 'healthy', 'healthy', 'metastable', 'collapsed']
+    ['healthy', 'healthy', 'overloaded', 'healthy', 'metastable', 'collapsed']
     """
-    import pandas as pd
-
     shares = np.atleast_1d(as_array("load_shares", load_shares, minimum=0.0))
     caps = [int(as_array("max_retries", r, minimum=0.0, integer=True)) for r in np.atleast_1d(max_retries)]
     factory = FixedRetries if policy_factory is None else policy_factory

@@ -19,7 +19,7 @@ from reliability import reports
 from reliability.__main__ import main
 
 GOOD_PARAMETERS = 'scale: float = 2.0  # multiplier\nlabel: str = "x"  # a label'
-BAD_FAILING_SOURCE = "1 / divisor"
+BAD_FAILING_SOURCE = "y = 2\n1 / divisor"
 
 
 def _notebook(cells, smoke=None):
@@ -44,7 +44,7 @@ def _write_notebooks(folder: Path) -> Path:
             _parameters_cell(GOOD_PARAMETERS),
             new_code_cell(
                 "import numpy as np\nfrom reliability.reports import record\n"
-                "record({'doubled': np.float64(scale * 2), 'label': label})"
+                "record({'label': label, 'doubled': np.float64(scale * 2)})"
             ),
         ],
         smoke={"scale": 0.5},
@@ -94,7 +94,7 @@ def test_failed_notebook_makes_exit_code_nonzero_and_is_named(full_run):
     assert code == 1
     summary = err.split("notebooks failed:")[1]
     assert "bad" in summary
-    assert "cell 4 of 5 (In [3])" in summary
+    assert "cell 4 of 5, line 2 (In [3])" in summary
     assert "ZeroDivisionError" in summary
     assert "good" not in summary
 
@@ -113,7 +113,8 @@ def test_json_of_successful_notebook(full_run):
     assert data["error"] is None
     # -f gave scale 3 (an int, made a float for a float parameter); -p overrode the file's label.
     assert data["parameters"] == {"scale": 3.0, "label": "hello"}
-    assert data["results"] == {"doubled": 6.0, "label": "hello"}
+    assert data["results"] == {"label": "hello", "doubled": 6.0}
+    assert list(data["results"]) == ["label", "doubled"]  # recorded order, not sorted
     assert data["duration_seconds"] > 0
     assert data["smoke"] is False
 
@@ -129,6 +130,8 @@ def test_json_of_failed_notebook_names_the_cell(full_run):
     assert error["execution_count"] == 3
     assert error["ename"] == "ZeroDivisionError"
     assert error["source"] == BAD_FAILING_SOURCE
+    assert error["line"] == 2
+    assert error["description"].endswith("-- 1 / divisor")
 
 
 def test_executed_notebooks_are_kept(full_run):
@@ -148,12 +151,12 @@ def test_index_lists_every_notebook_with_status_and_results(full_run):
     index = (output / "index.html").read_text()
     assert "href='good.html'" in index and "href='bad.html'" in index
     assert "Does doubling work?" in index and "Fails on purpose" in index
-    good_row = index.split("<tr id='good'>")[1].split("</tr></table></td></tr>")[0]
+    good_row = index.split("<tr id='good'>")[1].split("</tbody>")[0]
     bad_row = index.split("<tr id='bad'>")[1].split("<tr id='good'>")[0]
     assert "class='ok'>ok<" in good_row
-    assert "<th>doubled</th><td>6</td>" in good_row and "<th>label</th><td>hello</td>" in good_row
+    assert "<tr><th>label</th><td>hello</td></tr><tr><th>doubled</th><td>6</td></tr>" in good_row
     assert "class='failed'>failed<" in bad_row
-    assert "cell 4 of 5 (In [3]): ZeroDivisionError" in bad_row
+    assert "cell 4 of 5, line 2 (In [3]): ZeroDivisionError" in bad_row
 
 
 def test_html_hides_code_by_default(full_run):
@@ -318,13 +321,18 @@ def test_record_outside_ipython_validates():
 
 
 def test_extract_results_merges_calls_in_order():
+    def bundle(results):
+        data = {reports.RESULTS_MIMETYPE: {"order": list(results), "results": results}}
+        return nbformat.v4.new_output("display_data", data=data)
+
     nb = _notebook([new_code_cell("a"), new_code_cell("b")])
-    nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data={reports.RESULTS_MIMETYPE: {"x": 1, "y": 2}})]
-    nb.cells[1].outputs = [
-        nbformat.v4.new_output("stream", text="hi"),
-        nbformat.v4.new_output("display_data", data={reports.RESULTS_MIMETYPE: {"y": 3}}),
-    ]
-    assert reports.extract_results(nb) == {"x": 1, "y": 3}
+    nb.cells[0].outputs = [bundle({"y": 1, "x": 2})]
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="hi"), bundle({"y": 3})]
+    # Round trip through the file format, which sorts JSON keys.
+    nb = nbformat.reads(nbformat.writes(nb), as_version=4)
+    merged = reports.extract_results(nb)
+    assert merged == {"x": 2, "y": 3}
+    assert list(merged) == ["x", "y"]
 
 
 def test_atomic_open_replaces_and_never_half_writes(tmp_path):
@@ -359,3 +367,14 @@ def test_importing_reports_does_not_import_papermill_or_nbconvert():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_interrupted_notebook_stops_the_run_and_leaves_no_files(tmp_path):
+    # What Ctrl-C in a terminal does: the kernel (same process group) raises KeyboardInterrupt.
+    nb = _notebook([new_markdown_cell("# interrupted"), new_code_cell("raise KeyboardInterrupt")])
+    nbformat.write(nb, tmp_path / "stop.ipynb")
+    output = tmp_path / "reports"
+    output.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        reports.build_reports([tmp_path / "stop.ipynb"], output, log=lambda line: None)
+    assert list(output.iterdir()) == []
