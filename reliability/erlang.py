@@ -719,6 +719,97 @@ def mmck(servers, capacity, load):
 
 
 # ----------------------------------------------------------------------------------------
+# Scalar kernels: the same formulas in plain Python floats. A sizing search evaluates one
+# point at a time, where numpy's fixed cost per operation (~1 us x ~100 operations) would
+# dominate; these run in ~5 us. Tests hold them equal to the vectorised kernels.
+# ----------------------------------------------------------------------------------------
+
+def _stirlerr_scalar(n: float) -> float:
+    if n <= 15.0:
+        return math.lgamma(n + 1.0) - (n + 0.5) * math.log(n) + n - _LOG_SQRT_2PI
+    inv = 1.0 / n
+    inv2 = inv * inv
+    return (1 / 12 - (1 / 360 - (1 / 1260 - (1 / 1680 - inv2 / 1188) * inv2) * inv2) * inv2) * inv
+
+
+def _bd0_scalar(x: float, mean: float) -> float:
+    if abs(x - mean) < 0.1 * (x + mean):
+        v = (x - mean) / (x + mean)
+        total = (x - mean) * v
+        term = 2.0 * x * v
+        v2 = v * v
+        for j in range(1, 13):
+            term *= v2
+            total += term / (2 * j + 1)
+            if abs(term) <= 1e-17 * abs(total):
+                break
+        return total
+    return (x * math.log(x / mean) if x > 0 else 0.0) + mean - x
+
+
+def _log_poisson_pmf_scalar(k: float, mean: float) -> float:
+    if k == 0:
+        return -mean
+    if mean == 0:
+        return -math.inf
+    return -_stirlerr_scalar(k) - _bd0_scalar(k, mean) - _LOG_SQRT_2PI - 0.5 * math.log(k)
+
+
+def _upper_gamma_cf_scalar(s: float, x: float) -> float:
+    b = x + 1.0 - s
+    c = 1.0 / _TINY
+    d = 1.0 / b
+    h = d
+    for i in range(1, 500):
+        an = -i * (i - s)
+        b += 2.0
+        d = an * d + b
+        if abs(d) < _TINY:
+            d = _TINY
+        c = b + an / c
+        if abs(c) < _TINY:
+            c = _TINY
+        d = 1.0 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-15:
+            return h
+    raise RuntimeError("continued fraction for the incomplete gamma function did not converge")
+
+
+def _log_erlang_b_scalar(servers: float, load: float) -> float:
+    if servers == 0:
+        return 0.0
+    if load == 0:
+        return -math.inf
+    s = servers + 1.0
+    if load > s + _CF_SIGMAS * math.sqrt(s):
+        return -math.log(load * _upper_gamma_cf_scalar(s, load))
+    return _log_poisson_pmf_scalar(servers, load) - math.log(float(special.gammaincc(s, load)))
+
+
+def _log_erlang_c_scalar(servers: float, load: float) -> float:
+    if load >= servers:
+        return 0.0
+    log_b = _log_erlang_b_scalar(servers, load)
+    return log_b - math.log((servers - load) / servers + load / servers * math.exp(log_b))
+
+
+def _least_whole_scalar(predicate, low: int, start: int) -> int:
+    """Least whole n > low with predicate(n), for a monotone predicate false at low."""
+    high = max(start, low + 1)
+    while not predicate(high):
+        low, high = high, low + 2 * (high - low) + 1
+    while high - low > 1:
+        mid = (low + high) // 2
+        if predicate(mid):
+            high = mid
+        else:
+            low = mid
+    return high
+
+
+# ----------------------------------------------------------------------------------------
 # Inverse sizing
 # ----------------------------------------------------------------------------------------
 
@@ -766,6 +857,15 @@ def servers_for_blocking(load, target):
     scalar = is_scalar(load, target)
     a = as_array("load", load, minimum=0.0)
     eps = probability("target", target, open_interval=True)
+    if scalar:
+        a_, log_eps_ = float(a), math.log(float(eps))
+        if a_ == 0:
+            return 0
+        return _least_whole_scalar(
+            lambda n: _log_erlang_b_scalar(float(n), a_) <= log_eps_,
+            max(math.floor(a_ * (1.0 - float(eps))) - 1, 0),
+            math.ceil(a_ + 3.0 * math.sqrt(a_) + 1.0),
+        )
     a, eps = np.broadcast_arrays(a, eps)
     shape = a.shape
     a, eps = np.atleast_1d(a).ravel(), np.atleast_1d(eps).ravel()
@@ -804,6 +904,16 @@ def servers_for_wait(load, target, wait_time=0.0, service_rate=1.0):
     eps = probability("target", target, open_interval=True)
     t = as_array("wait_time", wait_time, minimum=0.0)
     mu = as_array("service_rate", service_rate, minimum=0.0, strict_minimum=True)
+    if scalar:
+        a_, t_, mu_ = float(a), float(t), float(mu)
+        log_eps_ = math.log(float(eps))
+        if a_ == 0:
+            return 0
+
+        def meets(n):
+            return _log_erlang_c_scalar(float(n), a_) - ((n - a_) * mu_ * t_ if n > a_ else 0.0) <= log_eps_
+
+        return _least_whole_scalar(meets, math.floor(a_), math.ceil(a_ + 3.0 * math.sqrt(a_) + 2.0))
     a, eps, t, mu = np.broadcast_arrays(a, eps, t, mu)
     shape = a.shape
     a, eps, t, mu = (np.atleast_1d(v).ravel() for v in (a, eps, t, mu))

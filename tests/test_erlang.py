@@ -414,3 +414,27 @@ def test_module_exports_are_documented():
     for name in erlang.__all__:
         obj = getattr(erlang, name)
         assert obj.__doc__ and "Examples" in obj.__doc__ or isinstance(obj, type), name
+
+
+def test_scalar_kernels_equal_vectorised_kernels():
+    # The sizing searches run on plain-float kernels; they must be the same function.
+    rng = np.random.default_rng(3)
+    servers = np.concatenate([rng.uniform(0, 50, 300), rng.uniform(0, 1e6, 300), np.arange(0, 40)])
+    load = servers * np.concatenate([rng.uniform(0, 3, 600), rng.uniform(0, 100, 40)])
+    vector_b = erlang._log_erlang_b(servers, load)
+    vector_c = erlang._log_erlang_c(servers, load)
+    for c, a, lb, lc in zip(servers, load, vector_b, vector_c):
+        sb = erlang._log_erlang_b_scalar(float(c), float(a))
+        sc = erlang._log_erlang_c_scalar(float(c), float(a))
+        assert sb == pytest.approx(lb, rel=1e-13, abs=1e-13)
+        assert sc == pytest.approx(lc, rel=1e-13, abs=1e-13)
+
+
+def test_scalar_and_array_sizing_agree():
+    loads = np.array([0.0, 0.3, 5.0, 99.9, 1234.5, 1e5, 1e6])
+    for target in (0.001, 0.02, 0.3):
+        array_b = servers_for_blocking(loads, target)
+        array_w = servers_for_wait(loads, target, wait_time=0.05)
+        for i, a in enumerate(loads):
+            assert servers_for_blocking(float(a), target) == array_b[i]
+            assert servers_for_wait(float(a), target, wait_time=0.05) == array_w[i]
