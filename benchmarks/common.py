@@ -215,6 +215,7 @@ class Config:
     sim_replications: int
     peer_sim_customers: int  # per replication, ciw and simpy
     peer_sim_replications: int
+    array_sizes: tuple[int, ...] = (1, 10, 100, 1_000, 10_000, 100_000)
     seed: int = 20250109
 
 
@@ -223,7 +224,7 @@ FULL = Config(
     erlang_groups=("1e2", "1e3", "1e4", "1e5", "1e6", "fractional", "overload"),
     erlang_points=20_000,
     accuracy_points=24,
-    repetitions=7,
+    repetitions=15,
     peer_budget=0.5,
     peer_repetitions=3,
     peer_min_points=3,
@@ -260,4 +261,5 @@ QUICK = Config(
     sim_replications=10,
     peer_sim_customers=600,
     peer_sim_replications=4,
+    array_sizes=(1, 100),
 )

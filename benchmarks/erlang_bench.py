@@ -399,3 +399,42 @@ def bench_sizing(
             ours = time_interleaved([mine])["ours"]
         rows.append(SizingRow(question, load, n, ours, "pyworkforce required_positions", peer_answer, peer, note))
     return rows
+
+
+# ----------------------------------------------------------------------------------------
+# Fixed cost per call: array size sweep
+# ----------------------------------------------------------------------------------------
+
+@dataclass
+class ArraySizeRow:
+    size: int
+    ours: Timing
+    floor: Timing
+
+
+def bench_array_sizes(config: Config, *, erlang_c: Callable = reliability.erlang_c,
+                      log: Callable[[str], None] = print) -> list[ArraySizeRow]:
+    """Erlang C on arrays of 1 .. N points (~10^2 servers): where the per-call cost stops mattering."""
+    rng = np.random.default_rng([config.seed, 200])
+    c_all, a_all, _ = erlang_grid("1e2", max(config.array_sizes), rng)
+    rows = []
+    for size in config.array_sizes:
+        log(f"array size {size}")
+        c, a = c_all[:size], a_all[:size]
+        # enough calls per repetition that each repetition lasts a few milliseconds at least
+        calls = max(1, int(2000 // size))
+
+        def ours_loop():
+            for _ in range(calls):
+                erlang_c(c, a)
+
+        def floor_loop():
+            for _ in range(calls):
+                peers.floor_erlang_c(c, a)
+
+        ours_loop()
+        floor_loop()
+        timed = time_interleaved([("ours", ours_loop, calls * size, config.repetitions),
+                                  ("floor", floor_loop, calls * size, config.repetitions)])
+        rows.append(ArraySizeRow(size, timed["ours"], timed["floor"]))
+    return rows

@@ -75,6 +75,13 @@ def _speed_target(groups, kind, group, peer, threshold) -> Target:
     ratio = g.methods["reliability"].rate / other.rate
     measured = (f"{fmt_ratio(ratio)} ({fmt_rate(g.methods['reliability'].rate)} vs {fmt_rate(other.rate)}); "
                 f"scalar calls: {fmt_ratio(_ratio(g.methods['scalar'].rate, other.rate))}")
+    if kind == "B":
+        # Getting B out of pyworkforce costs one call of its Erlang C (which computes B on the way).
+        c_group = _find(groups, "C", group)
+        pwf = c_group.methods["pyworkforce"].rate if c_group is not None else None
+        if pwf is not None:
+            measured += (f"; against pyworkforce's Erlang C call (B is computed inside it): "
+                         f"{fmt_ratio(g.methods['reliability'].rate / pwf)}")
     return Target(f"Erlang {kind}", target, measured, ratio >= threshold)
 
 
@@ -196,6 +203,19 @@ def _erlang_section(groups, kind: str) -> str:
             f"\n\n{errors}\n")
 
 
+def _array_size_section(rows) -> str:
+    table = [[f"{r.size:,}", fmt_seconds(r.ours.seconds / (r.ours.items / r.size)), fmt_rate(r.ours.per_second),
+              fmt_seconds(r.floor.seconds / (r.floor.items / r.size)), fmt_rate(r.floor.per_second),
+              fmt_ratio(_ratio(r.ours.per_second, r.floor.per_second))] for r in rows]
+    return ("`erlang_c` on arrays of growing length (~10^2 servers), against the scipy floor on the same "
+            "arrays: the time of one call, and evaluations per second. Below a few thousand points the fixed "
+            "cost of a call (validation, masks, the series and continued-fraction loops on tiny arrays) "
+            "dominates.\n\n"
+            + markdown_table(["points per call", "reliability: time per call", "reliability: evaluations/s",
+                              "floor: time per call", "floor: evaluations/s", "reliability vs floor"], table)
+            + "\n")
+
+
 def _erlang_a_section(result: erlang_bench.ErlangAResult) -> str:
     table = markdown_table(
         ["method", "evaluations/s", "max rel. error vs mpmath: p_wait / p_abandon / mean_wait", "note"],
@@ -266,7 +286,8 @@ def _report_section(report: report_bench.ReportResult | None) -> str:
                                   "slowest cell"], rows) + "\n"
 
 
-def render(config: Config, machine, targets, groups, erlang_a, sizing, simulators, exact, report, elapsed) -> str:
+def render(config: Config, machine, targets, groups, sizes, erlang_a, sizing, simulators, exact, report,
+           elapsed) -> str:
     lines = [
         "# Benchmarks: reliability against its peers",
         "",
@@ -301,6 +322,9 @@ def render(config: Config, machine, targets, groups, erlang_a, sizing, simulator
         "`ErlangC(transactions=load, aht=1, asa=1, interval=1).waiting_probability(servers)`, one object per point.",
         "",
         _erlang_section(groups, "C"),
+        "## Fixed cost per call",
+        "",
+        _array_size_section(sizes),
         "## Erlang A (M/M/c+M)",
         "",
         _erlang_a_section(erlang_a),
@@ -327,12 +351,13 @@ def run(config: Config, *, output: Path, with_report: bool = False, smoke_report
     start = time.perf_counter()
     machine = machine_description()
     groups = erlang_bench.bench_erlang_bc(config, log=log)
+    sizes = erlang_bench.bench_array_sizes(config, log=log)
     erlang_a = erlang_bench.bench_erlang_a(config, log=log)
     sizing = erlang_bench.bench_sizing(config, log=log)
     simulators, exact = sim_bench.bench_simulators(config, log=log)
     report = report_bench.bench_report(smoke=smoke_report, log=log) if with_report else None
     targets = _targets(groups, sizing, simulators, report)
-    text = render(config, machine, targets, groups, erlang_a, sizing, simulators, exact, report,
+    text = render(config, machine, targets, groups, sizes, erlang_a, sizing, simulators, exact, report,
                   time.perf_counter() - start)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")

@@ -407,7 +407,13 @@ class Autoscaler:
 
 @dataclass(frozen=True)
 class Infrastructure:
-    """A set of database servers behind one load balancer; load never leaves it.
+    """A set of database servers; load never leaves it for another infrastructure.
+
+    ``routing="balanced"``: servers are interchangeable replicas behind a load balancer that
+    spreads attempts evenly over the servers it routes to, so ejecting one moves its load to
+    the others. ``routing="sharded"``: each user's data lives on one server (a shard), so each
+    server always receives ``1/servers`` of the attempts, and the share of a server that is
+    ejected or closed fails; a user sees *their* shard's state.
 
     Examples
     --------
@@ -421,9 +427,15 @@ class Infrastructure:
     health_check: HealthCheck | None = None
     connection_limit: ConnectionLimit | None = None
     autoscaler: Autoscaler | None = None
+    routing: str = "balanced"
 
     def __post_init__(self):
         _text("Infrastructure", "name", self.name)
+        if self.routing not in ("balanced", "sharded"):
+            raise ValueError(f"Infrastructure.routing must be 'balanced' or 'sharded', got {self.routing!r}")
+        if self.routing == "sharded" and self.autoscaler is not None:
+            raise ValueError("Infrastructure.autoscaler needs routing='balanced': a sharded database cannot "
+                             "move users to a new server at once, got routing='sharded' with an autoscaler")
         _whole("Infrastructure", "servers", self.servers, 1)
         _number("Infrastructure", "connections_per_server", self.connections_per_server, strict=True)
         for name, kind in (("health_check", HealthCheck), ("connection_limit", ConnectionLimit),
@@ -524,8 +536,13 @@ class _BlockingTable:
             rows.append(b)
         self.table = np.vstack(rows)
         self.slots = self.values[self.index]
+        self._grid = u
+        self._single = self.values.size == 1
 
     def __call__(self, load_per_server: np.ndarray) -> np.ndarray:
+        if self._single:
+            k = self.values[0]
+            return np.interp(load_per_server / (load_per_server + k), self._grid, self.table[0])
         u = load_per_server / (load_per_server + self.slots)
         x = u * (_TABLE_POINTS - 1)
         i = np.minimum(x.astype(np.int64), _TABLE_POINTS - 2)
@@ -595,13 +612,17 @@ def _delay_kernel(backoff: Backoff | None, retry_index: int, time_step: float, e
 #: Beyond it the approximation's error in any probability is far below the model's own; the
 #: exact samplers cost ~20x more per draw at large counts.
 _NORMAL_VARIANCE = 25.0
+#: Arrays up to this size are drawn exactly in one call (the per-call overhead dominates).
+_SMALL_ARRAY = 64
 
 
 def _poisson(rng: np.random.Generator, mean: np.ndarray) -> np.ndarray:
     """Poisson counts (float array): exact below ``_NORMAL_VARIANCE``, rounded normal above."""
     mean = np.asarray(mean, dtype=np.float64)
+    if mean.size <= _SMALL_ARRAY:
+        return rng.poisson(mean).astype(np.float64)   # a few draws: exact is cheapest
     out = np.maximum(np.rint(mean + np.sqrt(mean) * rng.standard_normal(mean.shape)), 0.0)
-    small = mean < _NORMAL_VARIANCE
+    small = (mean < _NORMAL_VARIANCE) & (mean > 0.0)
     if small.any():
         out[small] = rng.poisson(mean[small])
     return out
@@ -609,11 +630,14 @@ def _poisson(rng: np.random.Generator, mean: np.ndarray) -> np.ndarray:
 
 def _binomial(rng: np.random.Generator, n: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Binomial counts (float array; ``n`` holds whole numbers): exact when the variance is small."""
+    if n.size <= _SMALL_ARRAY:
+        return rng.binomial(n.astype(np.int64), p).astype(np.float64)   # a few draws: exact is cheapest
     p = np.broadcast_to(np.asarray(p, dtype=np.float64), n.shape)
     mean = n * p
     variance = mean * (1.0 - p)
     out = np.clip(np.rint(mean + np.sqrt(variance) * rng.standard_normal(n.shape)), 0.0, n)
-    small = variance < _NORMAL_VARIANCE
+    # zero variance (n = 0, p = 0 or p = 1) is exact already
+    small = (variance < _NORMAL_VARIANCE) & (variance > 0.0)
     if small.any():
         out[small] = rng.binomial(n[small].astype(np.int64), p[small])
     return out
@@ -666,10 +690,12 @@ def _check_time_step(time_step: float, horizon: float, infrastructure: Infrastru
 def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_per_server: np.ndarray,
          cost: ConnectionCost, clients: Clients, *, new_connection_multiple, request_multiple, start,
          rollback_start, rollback_duration, horizon: float, time_step: float, rng: np.random.Generator,
-         mode: str = "full") -> tuple[dict, int, float]:
+         mode: str = "full", retry_caps=None) -> tuple[dict, int, float]:
     """Step one infrastructure through time for G parameter points at once.
 
     ``request_rates`` is (G, S); every other per-point argument broadcasts to (G,).
+    ``retry_caps`` (G,), with a FixedRetries policy (or none), gives each point its own retry
+    cap; the engine then runs with the largest.
     Returns the recorded arrays (``mode="full"``: counts (T, G, S) and levels (T, G);
     ``"summary"``: attempts, failures and offered load (T, G) in float32).
     """
@@ -689,6 +715,18 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
                                  float(max(conn_mult.max(), 1.0)))
     policy = clients.policy
     r = clients.max_retries
+    caps = None
+    if retry_caps is not None:
+        if policy is not None and not isinstance(policy, FixedRetries):
+            raise ValueError(f"retry_caps need a FixedRetries policy (or none), got {policy!r}")
+        caps = np.broadcast_to(np.asarray(retry_caps), (G,))
+        if not np.all(np.isfinite(caps)) or np.any(caps < 0) or np.any(caps != np.floor(caps)):
+            raise ValueError(f"max_retries must be whole numbers >= 0, got {retry_caps!r}")
+        caps = caps.astype(np.int64)
+        r = int(caps.max())
+        policy = FixedRetries(r) if r > 0 else None
+        clients = Clients(policy=policy, backoff=clients.backoff, timeout=clients.timeout,
+                          population=clients.population)
     R = r + 1
     recorded = steps * G * (S * R * 4 + 4) if mode == "full" else steps * G * 3
     if recorded > MAX_RECORDED:
@@ -704,6 +742,7 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
     cl = infrastructure.connection_limit
     auto = infrastructure.autoscaler
     static_servers = hc is None and cl is None and auto is None
+    sharded = infrastructure.routing == "sharded"
 
     # The trigger and everything that follows from it alone, for all steps at once.
     shape = _trigger_shape(((np.arange(steps) + 0.5) * dt)[:, None], t_start, t_roll, d_roll)   # (T, G)
@@ -730,13 +769,14 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
     kernels_timeout = ([_delay_kernel(clients.backoff, k, dt, timeout) for k in range(1, r + 1)]
                        if with_timeouts else kernels_refused)
     J = max([len(x) for x in kernels_refused + kernels_timeout], default=2)
-    K_ref = np.zeros((J, 1, 1, max(r, 1)))
-    K_to = np.zeros((J, 1, 1, max(r, 1)))
+    K_ref = np.zeros((J, max(r, 1)))
+    K_to = np.zeros((J, max(r, 1)))
     for k in range(r):
-        K_ref[:len(kernels_refused[k]), 0, 0, k] = kernels_refused[k]
-        K_to[:len(kernels_timeout[k]), 0, 0, k] = kernels_timeout[k]
+        K_ref[:len(kernels_refused[k]), k] = kernels_refused[k]
+        K_to[:len(kernels_timeout[k]), k] = kernels_timeout[k]
+    ref_offsets = [j for j in range(J) if K_ref[j].any()]
+    to_offsets = [j for j in range(J) if K_to[j].any()]
     pending = np.zeros((J, G, S, max(r, 1)))
-    offsets = np.arange(J)
 
     # policy state (mean field over the client population)
     population = clients.population
@@ -771,7 +811,8 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
     if hc is not None:
         spi = int(round(hc.interval / dt))
         phase = rng.integers(0, spi, n_max)
-        probe_columns = [np.flatnonzero(phase == s) for s in range(spi)]
+        probe_masks = [phase == s for s in range(spi)]
+        probes_any = [bool(m.any()) for m in probe_masks]
         fails = np.zeros((G, n_max), dtype=np.int64)
         passes = np.zeros((G, n_max), dtype=np.int64)
     if cl is not None:
@@ -791,12 +832,14 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
         rec_timeouts = np.zeros((steps, G, S, R)) if with_timeouts else None
         rec_throttled = np.zeros((steps, G, S, R)) if throttle else None
         rec_abandoned = np.zeros((steps, G, S))
-        rec_levels = np.zeros((steps, 4, G))
+        rec_levels = np.zeros((steps, 5, G))
+        rec_serving = np.zeros((steps, G, n_max), dtype=bool)
     else:
         out = {name: np.zeros((steps, G), dtype=np.float32) for name in ("attempts", "failures", "offered_load")}
 
     arrivals = np.zeros((G, S, R))
-    zeros_R = np.zeros((G, S, R))
+    if caps is not None:
+        cap_mask = (np.arange(max(r, 1))[None, :] < caps[:, None]).astype(np.float64)[:, None, :]
     for t in range(steps):
         c = t % chunk
         if c == 0:
@@ -825,11 +868,16 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
             routed = provisioned & admitted
             n_routed = routed.sum(axis=1)
             n_open = (routed & open_).sum(axis=1) if cl is not None else n_routed
-        b = table(offered_load / np.maximum(n_routed, 1))
-        if static_servers:
-            p_block = b
+        if sharded:
+            # every shard keeps its share; the shares of ejected or closed shards fail
+            b = table(offered_load / n0)
+            p_block = 1.0 - (n_open / n0) * (1.0 - b)
         else:
-            p_block = np.where(n_routed > 0, 1.0 - (n_open / np.maximum(n_routed, 1)) * (1.0 - b), 1.0)
+            b = table(offered_load / np.maximum(n_routed, 1))
+            if static_servers:
+                p_block = b
+            else:
+                p_block = np.where(n_routed > 0, 1.0 - (n_open / np.maximum(n_routed, 1)) * (1.0 - b), 1.0)
         blocked = _binomial(rng, sent, p_block[:, None, None])
         accepted = sent - blocked
         if with_timeouts:
@@ -849,6 +897,11 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
         if r:
             want_ref = refused[..., :r]
             want_to = timeouts[..., :r] if with_timeouts else None
+            if caps is not None:
+                # points with a lower cap give up after their last allowed retry
+                want_ref = want_ref * cap_mask
+                if with_timeouts:
+                    want_to = want_to * cap_mask
             grant_ref, grant_to = want_ref, want_to
             if budget or bucket:
                 want_total = want_ref.sum(axis=-1) + (want_to.sum(axis=-1) if with_timeouts else 0.0)
@@ -879,14 +932,15 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
                     else:
                         deposit = successes.sum(axis=-1) * policy.success_refund
                     tokens = np.minimum(tokens + deposit, token_cap)
-            where = (t + offsets) % J
-            added = grant_ref[None] * K_ref
+            # spread the granted retries over the steps their backoff delays land in
+            for j in ref_offsets:
+                pending[(t + j) % J] += grant_ref * K_ref[j]
             if with_timeouts:
-                added += grant_to[None] * K_to
-            pending[where] += added
-            abandoned = (want_ref - grant_ref).sum(axis=-1) + refused[..., r]
+                for j in to_offsets:
+                    pending[(t + j) % J] += grant_to * K_to[j]
+            abandoned = refused.sum(axis=-1) - grant_ref.sum(axis=-1)
             if with_timeouts:
-                abandoned += (want_to - grant_to).sum(axis=-1) + timeouts[..., r]
+                abandoned += timeouts.sum(axis=-1) - grant_to.sum(axis=-1)
         else:
             abandoned = refused[..., 0] + (timeouts[..., 0] if with_timeouts else 0.0)
         if throttle:
@@ -910,6 +964,8 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
             rec_levels[t, 1] = carried_load
             rec_levels[t, 2] = n_open
             rec_levels[t, 3] = provisioned_count
+            rec_levels[t, 4] = b
+            rec_serving[t] = provisioned if static_servers else (provisioned & admitted & open_)
         else:
             total = arrivals.sum(axis=(1, 2))
             out["attempts"][t] = total
@@ -917,20 +973,19 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
             out["offered_load"][t] = offered_load
 
         # health checks: probe the provisioned servers whose phase falls in this step
-        if hc is not None:
-            cols = probe_columns[t % spi]
-            if cols.size:
-                routed_open = (routed & open_)[:, cols]
-                fail_p = np.where(routed_open, b[:, None], np.where(open_[:, cols], 0.0, 1.0))
-                probing = provisioned[:, cols]
-                fail = probing & (rng.random((G, cols.size)) < fail_p)
-                ok = probing & ~fail
-                f_c = np.where(fail, fails[:, cols] + 1, np.where(ok, 0, fails[:, cols]))
-                p_c = np.where(ok, passes[:, cols] + 1, np.where(fail, 0, passes[:, cols]))
-                a_c = admitted[:, cols]
-                a_c = np.where(a_c & (f_c >= hc.unhealthy_threshold), False, a_c)
-                a_c = np.where(~a_c & (p_c >= hc.healthy_threshold), True, a_c)
-                fails[:, cols], passes[:, cols], admitted[:, cols] = f_c, p_c, a_c
+        if hc is not None and probes_any[t % spi]:
+            probing = provisioned & probe_masks[t % spi]
+            if cl is None:
+                fail_p = np.where(routed, b[:, None], 0.0)
+            else:
+                # a closed server refuses the probe too; an ejected open one is idle and passes
+                fail_p = np.where(routed & open_, b[:, None], np.where(open_, 0.0, 1.0))
+            fail = probing & (rng.random((G, n_max)) < fail_p)
+            ok = probing & ~fail
+            fails = np.where(ok, 0, fails + fail)
+            passes = np.where(fail, 0, passes + ok)
+            # eject after enough consecutive failures, re-admit after enough consecutive passes
+            admitted = np.where(admitted, fails < hc.unhealthy_threshold, passes >= hc.healthy_threshold)
         # connection limit: saturated open servers close until drained
         if cl is not None:
             hit = routed & open_ & (b >= cl.saturation_blocking)[:, None]
@@ -976,6 +1031,8 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
         "servers_provisioned": rec_levels[:, 3],
         "request_multiple": m_req,
         "new_connection_multiple": m_conn,
+        "server_blocking": rec_levels[:, 4],
+        "serving": rec_serving,
     }
     out["successes"] = out["attempts"] - out["throttled"] - out["blocked"] - out["timeouts"]
     return out, steps, dt
@@ -1011,9 +1068,27 @@ class Timeline:
     """
 
     series: pd.DataFrame = field(repr=False)
+    servers: pd.DataFrame = field(repr=False)
     time_step: float
     horizon: float
     parameters: dict = field(repr=False)
+
+    def server_view(self, infrastructure: str, server: int = 0, interval: float | None = None) -> pd.DataFrame:
+        """What a request sent to one server meets, per step or averaged over ``interval``.
+
+        Columns ``time``, ``serving`` (share of the interval the server was in service) and
+        ``failure_probability`` (1 while it is out of service, else its blocking). With
+        ``routing="sharded"`` this is what the users whose data lives on that server see.
+        """
+        frame = self.servers[(self.servers["infrastructure"] == infrastructure) & (self.servers["server"] == server)]
+        if frame.empty:
+            raise ValueError(f"no server {server!r} on infrastructure {infrastructure!r}")
+        frame = frame[["time", "serving", "failure_probability"]].astype({"serving": float})
+        if interval is None:
+            return frame.reset_index(drop=True)
+        interval = _number("", "interval", interval, strict=True)
+        frame = frame.assign(time=np.floor(frame["time"] / interval + 1e-9) * interval)
+        return frame.groupby("time", as_index=False).mean()
 
     def aggregate(self, interval: float = 60.0, by: str = "service") -> pd.DataFrame:
         """Sum counts (and average levels) over ``interval`` seconds, per service or per infrastructure.
@@ -1135,6 +1210,7 @@ def simulate_incident(services: Sequence[Service], infrastructures: Sequence[Inf
     services, infrastructures = _check_model(services, infrastructures, cost, clients, trigger)
     rngs = _child_rngs(seed, len(infrastructures))
     frames = []
+    server_frames = []
     for infra, rng in zip(infrastructures, rngs):
         mine = [s for s in services if s.infrastructure == infra.name]
         if not mine:
@@ -1146,6 +1222,17 @@ def simulate_incident(services: Sequence[Service], infrastructures: Sequence[Inf
             start=trigger.start, rollback_start=trigger.rollback_start, rollback_duration=trigger.rollback_duration,
             horizon=horizon, time_step=time_step, rng=rng, mode="full")
         times = np.arange(steps) * dt
+        n = infra.max_servers
+        serving = data["serving"][:, 0, :]
+        blocking = data["server_blocking"][:, 0]
+        server_frames.append(pd.DataFrame({
+            "time": np.repeat(times, n),
+            "infrastructure": infra.name,
+            "server": np.tile(np.arange(n), steps),
+            "serving": serving.ravel(),
+            # what a request to this server meets: refusal if it is out of service, else its blocking
+            "failure_probability": np.where(serving, blocking[:, None], 1.0).ravel(),
+        }))
         for j, service in enumerate(mine):
             frame = {"time": times, "infrastructure": infra.name, "service": service.name}
             frame.update({name: data[name][:, 0, j] for name in _COUNTS})
@@ -1160,7 +1247,9 @@ def simulate_incident(services: Sequence[Service], infrastructures: Sequence[Inf
     series = series[columns]
     parameters = dict(services=services, infrastructures=infrastructures, cost=cost, clients=clients,
                       trigger=trigger, seed=seed)
-    return Timeline(series=series, time_step=float(time_step), horizon=float(horizon), parameters=parameters)
+    servers = pd.concat(server_frames, ignore_index=True)
+    return Timeline(series=series, servers=servers, time_step=float(time_step), horizon=float(horizon),
+                    parameters=parameters)
 
 
 @dataclass(frozen=True)
@@ -1199,11 +1288,12 @@ class Sweep:
 def simulate_sweep(infrastructure: Infrastructure, services: Sequence[Service], *, cost: ConnectionCost,
                    clients: Clients, horizon: float, time_step: float = 1.0, seed=0,
                    connections_per_server=None, new_connection_multiple=1.0, request_multiple=1.0,
-                   start=0.0, rollback_start=math.inf, rollback_duration=0.0) -> Sweep:
+                   start=0.0, rollback_start=math.inf, rollback_duration=0.0, max_retries=None) -> Sweep:
     """Run one infrastructure for many parameter points at once (vectorised over points).
 
     Every keyword from ``connections_per_server`` on may be an array; they broadcast together
-    to one dimension of points. Only the totals over the infrastructure's services are kept
+    to one dimension of points. ``max_retries`` (if given) replaces the clients' policy by
+    ``FixedRetries`` with that cap at each point (the policy must be FixedRetries or None). Only the totals over the infrastructure's services are kept
     (attempts, failures, offered load per step), in float32, so thousands of points fit.
 
     Examples
@@ -1221,12 +1311,13 @@ def simulate_sweep(infrastructure: Infrastructure, services: Sequence[Service], 
     if not mine:
         raise ValueError(f"no service runs on infrastructure {infrastructure.name!r}")
     k = infrastructure.connections_per_server if connections_per_server is None else connections_per_server
+    caps = clients.max_retries if max_retries is None else max_retries
     arrays = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (
-        k, new_connection_multiple, request_multiple, start, rollback_start, rollback_duration)))
+        k, new_connection_multiple, request_multiple, start, rollback_start, rollback_duration, caps)))
     if arrays[0].ndim != 1:
         raise ValueError(f"sweep parameters must broadcast to one dimension, got shape {arrays[0].shape}")
     names = ("connections_per_server", "new_connection_multiple", "request_multiple", "start",
-             "rollback_start", "rollback_duration")
+             "rollback_start", "rollback_duration", "max_retries")
     for name, values in zip(names, arrays):
         if np.isnan(values).any():
             raise ValueError(f"{name} must not be NaN")
@@ -1242,7 +1333,7 @@ def simulate_sweep(infrastructure: Infrastructure, services: Sequence[Service], 
     data, steps, dt = _run(infrastructure, rates, arrays[0], cost, clients, new_connection_multiple=arrays[1],
                            request_multiple=arrays[2], start=arrays[3], rollback_start=arrays[4],
                            rollback_duration=arrays[5], horizon=horizon, time_step=time_step, rng=rng,
-                           mode="summary")
+                           mode="summary", retry_caps=None if max_retries is None else arrays[6])
     points = pd.DataFrame(dict(zip(names, arrays)))
     return Sweep(attempts=data["attempts"], failures=data["failures"], offered_load=data["offered_load"],
                  points=points, time_step=dt, horizon=float(horizon))
@@ -1353,16 +1444,19 @@ def recovery_time(times, failure_fraction, threshold: float = 0.01, after: float
 
 def flapping_summary(series: pd.DataFrame, *, time_step: float, start: float = 0.0, end: float | None = None,
                      min_period: float | None = None, max_period: float | None = None,
-                     down_threshold: float = 0.5) -> dict:
+                     down_threshold: float = 0.5, column: str = "failure_fraction") -> dict:
     """Period and up/down run lengths of an aggregated failure-fraction series.
 
-    ``series`` needs columns ``time`` and ``failure_fraction`` at spacing ``time_step`` (one
-    infrastructure or service). Returns the :class:`Periodicity` fields plus the mean failure
+    ``series`` needs columns ``time`` and ``column`` (default ``failure_fraction``; use
+    ``failure_probability`` for a :meth:`Timeline.server_view`) at spacing ``time_step`` (one
+    infrastructure, service or server). Returns the :class:`Periodicity` fields plus the mean failure
     fraction, the share of samples "down" (failure fraction above ``down_threshold``) and the
     median lengths (s) of down and up runs.
     """
     frame = series[(series["time"] >= start) & ((series["time"] < end) if end is not None else True)]
-    values = frame["failure_fraction"].to_numpy(dtype=np.float64)
+    if column not in frame:
+        raise ValueError(f"series has no column {column!r}")
+    values = frame[column].to_numpy(dtype=np.float64)
     periodicity = dominant_period(values, time_step, min_period, max_period)
     down = values > down_threshold
     edges = np.flatnonzero(np.diff(down.astype(np.int8))) + 1

@@ -134,6 +134,8 @@ _P_GRID = np.unique(np.concatenate([
 _POLISH_STEPS = 200
 # Relative width at which a polished bracket of a fixed point counts as closed.
 _ROOT_PRECISION = 1e-13
+# |map(p) - p| below this times p is rounding noise (the Erlang functions are good to ~1e-13).
+_RESIDUAL = 1e-14
 # A drop of the map by more than this across a vanishing interval is a jump (a throttle).
 _JUMP = 1e-7
 # Step of the numerical slope of the map at its worst fixed point.
@@ -548,14 +550,26 @@ def _rows(*arrays):
     return [None if x is None else np.asarray(x, dtype=np.float64)[:, None] for x in arrays]
 
 
+def _saturated_at_one(model, policy, c, a, n, k) -> np.ndarray:
+    """True where the map is exactly 1 at p = 1: a queue offered at least its capacity when every
+    attempt fails. At the boundary k a A(1) = c the saturated queue is null-recurrent (it never
+    settles), so it counts as collapsed: sizing must go strictly beyond it."""
+    at_one = _amplification_at_one(policy)
+    if not math.isfinite(at_one):
+        return np.zeros(np.shape(c), dtype=bool)
+    return _failure(model, c, a, n, k * at_one) >= 1.0
+
+
 def _worst_at_most(model, policy, c, a, n, k, level: float) -> np.ndarray:
     """True where the worst stable state fails at most ``level`` (rows of c, a, n, k)."""
     at_level = float(_amplification(policy, np.array([level]))[0]) if policy is not None else 1.0
     ok = _failure(model, c, a, n, k * at_level) <= level
     if policy is None or not ok.any():
         return ok
+    saturated = _saturated_at_one(model, policy, c, a, n, k)
+    ok &= ~saturated
     above = _P_GRID > level
-    if not above.any():
+    if not above.any() or not ok.any():
         return ok
     idx = np.flatnonzero(ok)
     cr, ar, nr, kr = _rows(c[idx], a[idx], None if n is None else n[idx], k[idx])
@@ -586,47 +600,40 @@ def _gap(model, policy, c, a, n, k, p):
 def _polish(model, policy, c, a, n, k, low, high):
     """Shrink brackets [low, high] of a sign change (gap >= 0 at low, < 0 at high) on rows.
 
-    Illinois (modified regula falsi), which converges superlinearly on a smooth map, with a
-    bisection step whenever an update fails to halve the bracket (so a jump, such as a
-    throttle's ceiling, is closed in at least bisection's time). Only open rows are evaluated.
+    Illinois (modified regula falsi), superlinear on a smooth map; when one end has been kept
+    three times running the step is a bisection instead, so a jump (a throttle's ceiling) is
+    closed at least at bisection's pace. A row stops when its bracket is closed to relative
+    ``_ROOT_PRECISION`` or its residual is rounding noise. Only open rows are evaluated.
     """
     low, high = low.astype(float).copy(), high.astype(float).copy()
     g_low = _gap(model, policy, c, a, n, k, low)
     g_high = _gap(model, policy, c, a, n, k, high)
-    last_side = np.zeros(low.shape, dtype=int)
+    kept = np.zeros(low.shape, dtype=int)  # signed run length: > 0 low end moved, < 0 high end moved
     for _ in range(_POLISH_STEPS):
-        width = high - low
-        open_ = width > _ROOT_PRECISION * np.maximum(high, 1e-300)
+        open_ = (high - low) > _ROOT_PRECISION * np.maximum(high, 1e-300)
         if not open_.any():
             break
         idx = np.flatnonzero(open_)
-        lo, hi, glo, ghi = low[idx], high[idx], g_low[idx], g_high[idx]
+        lo, hi, glo, ghi, run = low[idx], high[idx], g_low[idx], g_high[idx], kept[idx]
         with np.errstate(all="ignore"):
             x = (lo * ghi - hi * glo) / (ghi - glo)
-        mid = 0.5 * (lo + hi)
-        x = np.where(np.isfinite(x) & (x > lo) & (x < hi), x, mid)
+        bisect = np.abs(run) >= 3
+        x = np.where(bisect | ~np.isfinite(x) | (x <= lo) | (x >= hi), 0.5 * (lo + hi), x)
         gx = _gap(model, policy, c[idx], a[idx], None if n is None else n[idx], k[idx], x)
         up = gx >= 0
-        side = np.where(up, 1, -1)
-        repeat = side == last_side[idx]
-        new_lo = np.where(up, x, lo)
-        new_hi = np.where(up, hi, x)
-        new_glo = np.where(up, gx, np.where(repeat, 0.5 * glo, glo))
-        new_ghi = np.where(up, np.where(repeat, 0.5 * ghi, ghi), gx)
-        # the same end kept twice and the bracket not halved: bisect instead
-        slow = repeat & ((new_hi - new_lo) > 0.5 * (hi - lo))
-        if slow.any():
-            gm = _gap(model, policy, c[idx][slow], a[idx][slow], None if n is None else n[idx][slow],
-                      k[idx][slow], mid[slow])
-            up_m = gm >= 0
-            new_lo[slow] = np.where(up_m, mid[slow], lo[slow])
-            new_hi[slow] = np.where(up_m, hi[slow], mid[slow])
-            new_glo[slow] = np.where(up_m, gm, glo[slow])
-            new_ghi[slow] = np.where(up_m, ghi[slow], gm)
-            side = side.copy()
-            side[slow] = 0
-        low[idx], high[idx], g_low[idx], g_high[idx] = new_lo, new_hi, new_glo, new_ghi
-        last_side[idx] = side
+        run = np.where(up, np.maximum(run, 0) + 1, np.minimum(run, 0) - 1)
+        run = np.where(bisect, 0, run)
+        # Illinois: when the same end moves again, halve the other end's value
+        low[idx] = np.where(up, x, lo)
+        g_low[idx] = np.where(up, gx, np.where(run <= -2, 0.5 * glo, glo))
+        high[idx] = np.where(up, hi, x)
+        g_high[idx] = np.where(up, np.where(run >= 2, 0.5 * ghi, ghi), gx)
+        kept[idx] = run
+        # a residual at rounding level is a root: close the bracket on it
+        exact = np.abs(gx) <= _RESIDUAL * np.maximum(x, 1e-300)
+        if exact.any():
+            low[idx[exact]] = x[exact]
+            high[idx[exact]] = x[exact]
     return low, high
 
 
@@ -648,7 +655,8 @@ def _extremes(model, policy, c, a, n, k) -> dict:
     above = gap >= 0  # column 0 is p = 0, where the map is >= 0: always True
     size = _P_GRID.size
     last = size - 1 - np.argmax(above[:, ::-1], axis=1)
-    collapsed = last == size - 1  # the map stays above the diagonal up to p = 1 - 1e-12
+    # the map stays above the diagonal up to p = 1 - 1e-12, or a queue saturates exactly at p = 1
+    collapsed = (last == size - 1) | _saturated_at_one(model, policy, c, a, n, k)
     nxt = np.minimum(last + 1, size - 1)
     below_any = ~above
     has_crossing = below_any.any(axis=1)
@@ -1416,10 +1424,31 @@ def _whole(model: CapacityModel, whole_servers) -> bool:
     return bool(whole_servers)
 
 
+_REQUIREMENT_CACHE: dict = {}
+
+
+def _sized_state(side: _Side, surge: float, target: float, whole: bool, max_servers: float) -> tuple[float, SideState]:
+    """Servers needed and the state there; memoised, since sweeps ask for the same side many
+    times (the pooled system at every share, the old side at f as the new side at 1 - f)."""
+    key = (side, surge, target, whole, max_servers)
+    try:
+        return _REQUIREMENT_CACHE[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable user policy
+        key = None
+    servers = _servers_needed(side, surge, target, whole, max_servers)
+    answer = (servers, _state_from(side, servers, surge))
+    if key is not None:
+        if len(_REQUIREMENT_CACHE) > 4096:
+            _REQUIREMENT_CACHE.clear()
+        _REQUIREMENT_CACHE[key] = answer
+    return answer
+
+
 def _requirement(name: str, side: _Side, surge: float, target: float, whole: bool, max_servers: float,
                  sources) -> SideRequirement:
-    servers = _servers_needed(side, surge, target, whole, max_servers)
-    state = _state_from(side, servers, surge)
+    servers, state = _sized_state(side, surge, target, whole, max_servers)
     return SideRequirement(
         side=name, base_load=side.base_load, surge=surge, servers=servers,
         headroom=_headroom(servers, side.base_load), failure=state.failure, state=state.state,

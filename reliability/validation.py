@@ -21,10 +21,11 @@ What the retrying-queue rows check, and why they use a backoff
 Poisson stream whose attempts fail independently. A client that retries at once sends its
 retry exactly when the queue is long (the long queue is why the first attempt timed out), so
 immediate retries see a more congested queue than Poisson arrivals would. Measured with 30 runs
-of 2 000 s (20 servers, ``mu = 1``, timeout 3 s, 3 retries, base load 0.7 of capacity), the
-simulated failure probability is 0.0523 +- 0.0006 without backoff against the model's 0.05145,
-and 0.05165 +- 0.00054 with a full-jitter backoff of 5 s to 40 s, which spreads retries in time
-as the model assumes. The table therefore runs the retrying queue with that backoff (the model
+of 2 000 s (20 servers, ``mu = 1``, timeout 3 s, 3 retries, base load 0.7 of capacity; 95 %
+intervals), the simulated failure probability is 0.0523 +- 0.0006 without backoff (over the 29
+runs that stayed healthy; one collapsed) against the model's 0.05145, and 0.05165 +- 0.00054
+with a full-jitter backoff of 5 s to 40 s (no run collapsed), which spreads retries in time as
+the model assumes. The table therefore runs the retrying queue with that backoff (the model
 says backoff leaves the equilibria unchanged) and checks: the healthy and the collapsed
 equilibria at a load where both exist (a run started empty stays near the healthy one, a run
 started with a large backlog stays collapsed), that below the recovery threshold a collapsed
@@ -47,7 +48,6 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-import mpmath
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -160,14 +160,18 @@ _RQ_ABOVE_ONSET_SHARE = 0.95
 # ----------------------------------------------------------------------------------------
 # mpmath references (the textbook formulas, evaluated with 50 digits)
 # ----------------------------------------------------------------------------------------
+# Each imports mpmath itself: only these references need it, not the trace helpers below that
+# notebook 02 uses.
 
 def _mp_erlang_b(c: int, a: float):
+    import mpmath
     a = mpmath.mpf(a)
     # B(c, a) = (a^c / c!) / sum_{k=0}^{c} a^k / k!
     return (a**c / mpmath.factorial(c)) / mpmath.fsum(a**k / mpmath.factorial(k) for k in range(c + 1))
 
 
 def _mp_erlang_c(c: int, a: float):
+    import mpmath
     a = mpmath.mpf(a)
     # C(c, a) = (a^c/c! * c/(c-a)) / (sum_{k<c} a^k/k! + a^c/c! * c/(c-a))
     top = a**c / mpmath.factorial(c) * c / (c - a)
@@ -175,17 +179,20 @@ def _mp_erlang_c(c: int, a: float):
 
 
 def _mp_wait_sf(c: int, a: float, t: float, mu: float):
+    import mpmath
     # P(W > t) = C(c, a) exp(-(c - a) mu t)
     return _mp_erlang_c(c, a) * mpmath.exp(-(c - mpmath.mpf(a)) * mu * t)
 
 
 def _mp_mean_wait(c: int, a: float, mu: float):
+    import mpmath
     # E[W] = C(c, a) / ((c - a) mu)
     return _mp_erlang_c(c, a) / ((c - mpmath.mpf(a)) * mu)
 
 
 def _mp_erlang_a(c: int, lam: float, mu: float, theta: float) -> dict:
     """Birth-death chain of M/M/c+M summed until its terms vanish (they fall super-geometrically)."""
+    import mpmath
     lam, mu, theta = mpmath.mpf(lam), mpmath.mpf(mu), mpmath.mpf(theta)
     # q_n = q_{n-1} * lambda / (min(n, c) mu + max(n - c, 0) theta), q_0 = 1
     terms = [mpmath.mpf(1)]
@@ -204,6 +211,7 @@ def _mp_erlang_a(c: int, lam: float, mu: float, theta: float) -> dict:
 
 
 def _mp_mmck(c: int, k: int, a: float):
+    import mpmath
     a = mpmath.mpf(a)
     # pi_n ~ a^n / n! (n <= c), a^c / c! (a/c)^(n-c) (c < n <= K); P(full) = pi_K (PASTA)
     weights = [a**n / mpmath.factorial(n) for n in range(c + 1)]
@@ -212,6 +220,7 @@ def _mp_mmck(c: int, k: int, a: float):
 
 
 def _mp_engset(c: int, sources: int, b: float):
+    import mpmath
     b = mpmath.mpf(b)
     # E = C(N-1, c) b^c / sum_{k=0}^{c} C(N-1, k) b^k (arrival theorem: one source fewer)
     n = sources - 1
@@ -219,12 +228,14 @@ def _mp_engset(c: int, sources: int, b: float):
 
 
 def _mp_expected_attempts(p: float, r: int):
+    import mpmath
     p = mpmath.mpf(p)
     # E[attempts] = sum_{k=0}^{r} p^k
     return mpmath.fsum(p**k for k in range(r + 1))
 
 
 def _mp_layered(p: float, retries: Sequence[int]):
+    import mpmath
     # bottom layer first: prod_i E(p_i, r_i) with p_below = p_i^(r_i + 1)
     failing, total = mpmath.mpf(p), mpmath.mpf(1)
     for r in reversed(list(retries)):
@@ -288,6 +299,7 @@ class _Row:
     mpmath: float = math.nan
     reference: str = "simulation"
     note: str = ""
+    case: str = ""
 
 
 def _verdict(row: _Row, mpmath_rtol: float) -> tuple[str, float]:
@@ -313,7 +325,7 @@ def _family_rows(model_set, size: ValidationSize, seed: int, level: float) -> li
             rows.append(_Row("erlang_b", "blocking probability",
                              dict(servers=c, arrival_rate=lam, service_rate=mu),
                              erlang_b(c, a), sim.p_block.value, sim.p_block.low, sim.p_block.high,
-                             float(_mp_erlang_b(c, a)), "simulation (M/M/c/c) + mpmath"))
+                             float(_mp_erlang_b(c, a)), "simulation (M/M/c/c) + mpmath", case=f"c={c}, a={a:g}"))
 
     wanted_mmc = {"erlang_c", "wait_sf", "mean_wait"} & model_set
     if wanted_mmc:
@@ -322,18 +334,20 @@ def _family_rows(model_set, size: ValidationSize, seed: int, level: float) -> li
             a = lam / mu
             p = dict(servers=c, arrival_rate=lam, service_rate=mu)
             ref = "simulation (M/M/c) + mpmath"
+            case = f"c={c}, a={a:g}"
             if "erlang_c" in model_set:
                 rows.append(_Row("erlang_c", "probability of waiting", p, erlang_c(c, a), sim.p_wait.value,
-                                 sim.p_wait.low, sim.p_wait.high, float(_mp_erlang_c(c, a)), ref))
+                                 sim.p_wait.low, sim.p_wait.high, float(_mp_erlang_c(c, a)), ref, case=case))
             if "wait_sf" in model_set:
                 for t in times:
                     e = sim.wait_sf_at(t)
                     rows.append(_Row("wait_sf", f"P(wait > {t:g})", {**p, "wait_time": t},
                                      wait_sf(c, a, t, mu), e.value, e.low, e.high,
-                                     float(_mp_wait_sf(c, a, t, mu)), ref))
+                                     float(_mp_wait_sf(c, a, t, mu)), ref, case=f"{case}, t={t:g}"))
             if "mean_wait" in model_set:
                 rows.append(_Row("mean_wait", "mean wait", p, mean_wait(c, a, mu), sim.mean_wait.value,
-                                 sim.mean_wait.low, sim.mean_wait.high, float(_mp_mean_wait(c, a, mu)), ref))
+                                 sim.mean_wait.low, sim.mean_wait.high, float(_mp_mean_wait(c, a, mu)), ref,
+                                 case=case))
 
     if "erlang_a" in model_set:
         c, lam, mu, theta = 10, 11.0, 1.0, 0.5
@@ -345,7 +359,8 @@ def _family_rows(model_set, size: ValidationSize, seed: int, level: float) -> li
                             ("mean_wait", "mean wait")]:
             e = getattr(sim, name)
             rows.append(_Row("erlang_a", label, p, float(getattr(result, name)), e.value, e.low, e.high,
-                             float(exact[name]), "simulation (M/M/c+M) + mpmath"))
+                             float(exact[name]), "simulation (M/M/c+M) + mpmath",
+                             case=f"c={c}, a={lam / mu:g}, theta/mu={theta / mu:g}"))
 
     if "mmck" in model_set:
         for c, k, lam, mu in [(5, 10, 5.0, 1.0), (2, 4, 3.0, 1.0)]:
@@ -353,13 +368,14 @@ def _family_rows(model_set, size: ValidationSize, seed: int, level: float) -> li
             a = lam / mu
             rows.append(_Row("mmck", "blocking probability", dict(servers=c, capacity=k, arrival_rate=lam, service_rate=mu),
                              mmck(c, k, a), sim.p_block.value, sim.p_block.low, sim.p_block.high,
-                             float(_mp_mmck(c, k, a)), "simulation (M/M/c/K) + mpmath"))
+                             float(_mp_mmck(c, k, a)), "simulation (M/M/c/K) + mpmath", case=f"c={c}, K={k}, a={a:g}"))
 
     if "engset" in model_set:
         c, sources, b = 5, 20, 0.3
         rows.append(_Row("engset", "call congestion", dict(servers=c, sources=sources, source_load=b),
                          engset(c, sources, b), mpmath=float(_mp_engset(c, sources, b)), reference="mpmath",
-                         note="not covered by simulation: reliability.simulate has no finite-source model"))
+                         note="not covered by simulation: reliability.simulate has no finite-source model",
+                         case=f"c={c}, N={sources}, b={b:g}"))
     return rows
 
 
@@ -374,7 +390,7 @@ def _amplification_rows(model_set, size: ValidationSize, seed: int, level: float
             mean, low, high = _t_interval(np.array(means), level)
             rows.append(_Row("expected_attempts", "attempts per request", dict(p_fail=p, max_retries=r),
                              expected_attempts(p, r), mean, low, high, float(_mp_expected_attempts(p, r)),
-                             "Monte-Carlo (independent failures) + mpmath"))
+                             "Monte-Carlo (independent failures) + mpmath", case=f"p={p:g}, r={r}"))
     if "layered_amplification" in model_set:
         p, layers = 0.5, (3, 3, 3)
         rng = np.random.default_rng(_seed(seed, "layered"))
@@ -385,7 +401,7 @@ def _amplification_rows(model_set, size: ValidationSize, seed: int, level: float
         rows.append(_Row("layered_amplification", "bottom attempts per request",
                          dict(p_fail=p, max_retries_per_layer="3,3,3"), layered_amplification(p, list(layers)),
                          mean, low, high, float(_mp_layered(p, layers)),
-                         "Monte-Carlo (independent failures, nested layers) + mpmath"))
+                         "Monte-Carlo (independent failures, nested layers) + mpmath", case=f"p={p:g}, 3 layers of r=3"))
     return rows
 
 
@@ -416,7 +432,8 @@ def _retrying_queue_rows(size: ValidationSize, seed: int, level: float) -> list[
     def add(quantity, share, analytic, samples, note):
         mean, low, high = _t_interval(samples, level)
         rows.append(_Row("retrying_queue", quantity, {**base, "load_share": share}, analytic, mean, low, high,
-                         reference="simulation (retrying queue, replications)", note=note))
+                         reference="simulation (retrying queue, replications)", note=note,
+                         case=f"c={c}, mu T={mu * timeout:g}, r={r}, load {share:g} of capacity"))
 
     share = _RQ_BISTABLE_SHARE
     states = queue.equilibria(share * capacity)
@@ -484,7 +501,7 @@ def validation_table(size="full", *, seed: int = 0, level: float = 0.95, mpmath_
     Returns
     -------
     pandas.DataFrame
-        Columns ``model, quantity, parameters, analytic, simulated, ci_low, ci_high, mpmath,
+        Columns ``model, quantity, case`` (the parameter point in short), ``parameters, analytic, simulated, ci_low, ci_high, mpmath,
         mpmath_relative_error, ci_level, reference, verdict, note``; ``simulated`` and the
         interval are NaN where the reference is mpmath alone, ``mpmath`` is NaN where there is no
         exact formula (the mean-field retrying queue). ``verdict`` is ``"holds"`` or ``"fails"``.
@@ -518,6 +535,8 @@ def validation_table(size="full", *, seed: int = 0, level: float = 0.95, mpmath_
         if not isinstance(factor, (int, float)) or not math.isfinite(factor):
             raise ValueError(f"analytic_factor[{name!r}] must be a finite number, got {factor!r}")
 
+    import mpmath  # imported here: the rest of the module (used by notebook 02) does not need it
+
     checks = max(1, _simulated_check_count(model_set))
     per_check = 1.0 - (1.0 - level) / checks
     seed = int(seed)
@@ -536,6 +555,7 @@ def validation_table(size="full", *, seed: int = 0, level: float = 0.95, mpmath_
         records.append({
             "model": row.model,
             "quantity": row.quantity,
+            "case": row.case or _fmt(row.parameters),
             "parameters": _fmt(row.parameters),
             "analytic": row.analytic,
             "simulated": row.simulated,
@@ -627,11 +647,12 @@ def simulated_metastability(servers: int, service_rate: float, timeout: float, l
     >>> frame[["verdict", "simulated_verdict", "agrees"]].values.tolist()
     [['healthy', 'healthy', True]]
     """
-    for name, value in (("servers", servers),):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    if isinstance(servers, bool) or not isinstance(servers, (int, np.integer)) or servers < 1:
+        raise ValueError(f"servers must be a whole number >= 1, got {servers!r}")
     if not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
     analytic = metastability_map(servers, service_rate, timeout, load_shares, max_retries,
                                  policy_factory=policy_factory)
     factory = FixedRetries if policy_factory is None else policy_factory

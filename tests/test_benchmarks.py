@@ -40,7 +40,7 @@ def quick_page(tmp_path_factory) -> str:
 
 
 def test_quick_run_writes_every_section(quick_page):
-    for heading in ("## Targets", "## Erlang B", "## Erlang C", "## Erlang A", "## Inverse sizing",
+    for heading in ("## Targets", "## Erlang B", "## Erlang C", "## Fixed cost per call", "## Erlang A", "## Inverse sizing",
                     "## Simulator (M/M/c)", "## Whole report"):
         assert heading in quick_page
     assert "Machine:" in quick_page and "numpy" in quick_page and "OPENBLAS_CORETYPE" in quick_page

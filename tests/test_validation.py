@@ -28,7 +28,7 @@ EXPECTED_ROWS = {
     "layered_amplification": 1,
     "retrying_queue": 6,
 }
-COLUMNS = ["model", "quantity", "parameters", "analytic", "simulated", "ci_low", "ci_high", "mpmath",
+COLUMNS = ["model", "quantity", "case", "parameters", "analytic", "simulated", "ci_low", "ci_high", "mpmath",
            "mpmath_relative_error", "ci_level", "reference", "verdict", "note"]
 
 
@@ -177,3 +177,14 @@ def test_simulated_metastability_marks_the_bistable_point():
     assert frame.verdict.tolist() == ["healthy", "metastable"]
     assert frame.simulated_verdict.tolist() == ["healthy", "metastable"]
     assert frame.agrees.all()
+
+
+def test_simulated_metastability_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="servers must be"):
+        validation.simulated_metastability(0, 1.0, 3.0, [0.5])
+    with pytest.raises(ValueError, match="threshold must be"):
+        validation.simulated_metastability(10, 1.0, 3.0, [0.5], threshold=0.0)
+    with pytest.raises(ValueError, match="seed must be"):
+        validation.simulated_metastability(10, 1.0, 3.0, [0.5], seed=-2)
+    with pytest.raises(ValueError, match="load_shares"):
+        validation.simulated_metastability(10, 1.0, 3.0, [-0.5])
