@@ -12,7 +12,6 @@ Exit status: 0 on success, 1 if an answer-agreement check failed (nothing is wri
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path

@@ -40,17 +40,24 @@ compare a short trigger with the discrete-event simulator of :mod:`reliability.s
 
 Examples
 --------
+A ten-minute surge of new connections on a pool with little headroom. With one retry per
+request the service recovers when the surge ends; with three retries, each opening a new
+connection, the retry storm outlives its trigger (a metastable failure):
+
 >>> from reliability.dynamics import (ConnectionCost, Infrastructure, Service, Trigger,
 ...                                   Clients, simulate_incident)
+>>> from reliability.retry import FixedRetries
 >>> cost = ConnectionCost(service_time=0.02, setup_time=0.05, new_connection_fraction=0.05)
->>> timeline = simulate_incident(
-...     [Service("mail", "legacy", request_rate=2000.0)],
-...     [Infrastructure("legacy", servers=4, connections_per_server=20)],
-...     cost=cost, clients=Clients(), trigger=Trigger(new_connection_multiple=10.0, rollback_start=600.0),
-...     horizon=1200.0, time_step=1.0, seed=1)
->>> minute = timeline.aggregate(60.0)
->>> bool(minute.failure_fraction.iloc[2] > 0.2), bool(minute.failure_fraction.iloc[-1] < 0.01)
-(True, True)
+>>> def last_minute(retries):
+...     timeline = simulate_incident(
+...         [Service("mail", "legacy", request_rate=2000.0)],
+...         [Infrastructure("legacy", servers=4, connections_per_server=20)],
+...         cost=cost, clients=Clients(policy=FixedRetries(retries)),
+...         trigger=Trigger(new_connection_multiple=10.0, rollback_start=600.0),
+...         horizon=1200.0, time_step=1.0, seed=1)
+...     return round(float(timeline.aggregate(60.0).failure_fraction.iloc[-1]), 2)
+>>> last_minute(1), last_minute(3)
+(0.01, 0.7)
 """
 
 from __future__ import annotations
@@ -83,6 +90,7 @@ __all__ = [
     "connections_for_headroom",
     "dominant_period",
     "recovery_time",
+    "alternation_runs",
     "flapping_summary",
 ]
 
@@ -91,7 +99,7 @@ MAX_RECORDED = 400_000_000
 
 _COUNTS = ("offered", "attempts", "retries", "throttled", "blocked", "timeouts", "successes", "failed_requests")
 _LEVELS = ("offered_load", "carried_load", "capacity", "servers_serving", "servers_provisioned",
-           "request_multiple", "new_connection_multiple")
+           "request_multiple", "new_connection_multiple", "user_failure_probability")
 
 
 # ----------------------------------------------------------------------------------------
@@ -832,12 +840,14 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
         rec_timeouts = np.zeros((steps, G, S, R)) if with_timeouts else None
         rec_throttled = np.zeros((steps, G, S, R)) if throttle else None
         rec_abandoned = np.zeros((steps, G, S))
-        rec_levels = np.zeros((steps, 5, G))
+        rec_levels = np.zeros((steps, 6, G))
         rec_serving = np.zeros((steps, G, n_max), dtype=bool)
     else:
-        out = {name: np.zeros((steps, G), dtype=np.float32) for name in ("attempts", "failures", "offered_load")}
+        out = {name: np.zeros((steps, G), dtype=np.float32)
+               for name in ("attempts", "failures", "offered_load", "user_failure_probability")}
 
     arrivals = np.zeros((G, S, R))
+    rate_sum = rates.sum(axis=1) * dt
     if caps is not None:
         cap_mask = (np.arange(max(r, 1))[None, :] < caps[:, None]).astype(np.float64)[:, None, :]
     for t in range(steps):
@@ -847,21 +857,33 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
             first_chunk = _poisson(rng, rates[None] * (m_req[t:upto] * dt)[:, :, None])
         arrivals[..., 0] = first_chunk[c]
         slot = t % J
+        # Erlang B is the blocking of a Poisson stream of a given *intensity*: the offered load is
+        # the expected one (new requests at their rate, retries as scheduled), not the realised
+        # count, whose Poisson scatter B already accounts for.
+        first_intensity = rate_sum * m_req[t]                   # (G,) expected new requests per step
         if r:
-            arrivals[..., 1:] = _poisson(rng, pending[slot])
+            scheduled = pending[slot].copy()
+            retry_intensity = scheduled.sum(axis=(1, 2))
+            arrivals[..., 1:] = _poisson(rng, scheduled)
             pending[slot] = 0.0
+        else:
+            retry_intensity = 0.0
         if throttle:
             per_client = att_sum / population
             reject = np.clip((per_client - policy.k * acc_sum / population) / (per_client + 1.0), 0.0, 1.0)
             throttled = _binomial(rng, arrivals, reject[..., None])
             sent = arrivals - throttled
+            # expected attempts that pass the throttle (one client population per service)
+            keep = 1.0 - reject
+            first_intensity = (rates * m_req[t][:, None] * dt * keep).sum(axis=1)
+            if r:
+                retry_intensity = (scheduled * keep[..., None]).sum(axis=(1, 2))
         else:
             throttled = None
             sent = arrivals
 
         hf, hr = hold_first[t], hold_retry[t]
-        sent_by_index = sent.sum(axis=1)                      # (G, R)
-        offered_load = (sent_by_index[:, 0] * hf + (sent_by_index[:, 1:].sum(axis=1) * hr if r else 0.0)) / dt
+        offered_load = (first_intensity * hf + retry_intensity * hr) / dt
 
         # routing: provisioned and admitted servers get traffic; closed ones refuse their share
         if not static_servers:
@@ -889,6 +911,11 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
         else:
             timeouts = None
             successes = accepted
+        # what one user meets: with sharded data, their server's state; otherwise the service's
+        if sharded:
+            user_p = np.where(routed[:, 0] & open_[:, 0], b, 1.0)
+        else:
+            user_p = p_block
         acc_by_index = accepted.sum(axis=1)
         carried_load = (acc_by_index[:, 0] * hf + (acc_by_index[:, 1:].sum(axis=1) * hr if r else 0.0)) / dt
 
@@ -965,12 +992,14 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
             rec_levels[t, 2] = n_open
             rec_levels[t, 3] = provisioned_count
             rec_levels[t, 4] = b
+            rec_levels[t, 5] = user_p
             rec_serving[t] = provisioned if static_servers else (provisioned & admitted & open_)
         else:
             total = arrivals.sum(axis=(1, 2))
             out["attempts"][t] = total
             out["failures"][t] = total - successes.sum(axis=(1, 2))
             out["offered_load"][t] = offered_load
+            out["user_failure_probability"][t] = user_p
 
         # health checks: probe the provisioned servers whose phase falls in this step
         if hc is not None and probes_any[t % spi]:
@@ -1032,6 +1061,7 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
         "request_multiple": m_req,
         "new_connection_multiple": m_conn,
         "server_blocking": rec_levels[:, 4],
+        "user_failure_probability": rec_levels[:, 5],
         "serving": rec_serving,
     }
     out["successes"] = out["attempts"] - out["throttled"] - out["blocked"] - out["timeouts"]
@@ -1256,13 +1286,15 @@ def simulate_incident(services: Sequence[Service], infrastructures: Sequence[Inf
 class Sweep:
     """Per-step totals of one infrastructure for many parameter points (see :func:`simulate_sweep`).
 
-    ``attempts``, ``failures`` and ``offered_load`` are (steps, points) arrays; ``points`` is a
+    ``attempts``, ``failures``, ``offered_load`` and ``user_failure_probability`` (see
+    :class:`Timeline`) are (steps, points) arrays; ``points`` is a
     DataFrame of the per-point parameters, one row per point.
     """
 
     attempts: np.ndarray = field(repr=False)
     failures: np.ndarray = field(repr=False)
     offered_load: np.ndarray = field(repr=False)
+    user_failure_probability: np.ndarray = field(repr=False)
     points: pd.DataFrame = field(repr=False)
     time_step: float
     horizon: float
@@ -1336,7 +1368,8 @@ def simulate_sweep(infrastructure: Infrastructure, services: Sequence[Service], 
                            mode="summary", retry_caps=None if max_retries is None else arrays[6])
     points = pd.DataFrame(dict(zip(names, arrays)))
     return Sweep(attempts=data["attempts"], failures=data["failures"], offered_load=data["offered_load"],
-                 points=points, time_step=dt, horizon=float(horizon))
+                 user_failure_probability=data["user_failure_probability"], points=points, time_step=dt,
+                 horizon=float(horizon))
 
 
 # ----------------------------------------------------------------------------------------
@@ -1442,27 +1475,68 @@ def recovery_time(times, failure_fraction, threshold: float = 0.01, after: float
     return float(t[last_bad + 1]) if last_bad + 1 < t.size else math.inf
 
 
+def _alternation_states(values: np.ndarray, down_threshold: float, up_threshold: float) -> np.ndarray:
+    """Down/up state with hysteresis: down above ``down_threshold``, up below ``up_threshold``, else unchanged."""
+    state = np.empty(values.shape, dtype=bool)
+    current = bool(values[0] > down_threshold) if values.size else False
+    for i, v in enumerate(values):
+        if v > down_threshold:
+            current = True
+        elif v < up_threshold:
+            current = False
+        state[i] = current
+    return state
+
+
+def alternation_runs(values, down_threshold: float = 0.9, up_threshold: float = 0.6) -> tuple[list[int], list[int]]:
+    """Lengths (in samples) of the down runs and up runs of a failure series, with hysteresis.
+
+    A sample is *down* when the failure share exceeds ``down_threshold`` and *up* when it is below
+    ``up_threshold``; in between the state does not change, so noise around one threshold is not
+    counted as flapping. The first and last runs are dropped (they are cut by the window).
+
+    Examples
+    --------
+    >>> alternation_runs([0.1, 1.0, 1.0, 0.7, 0.2, 0.2, 0.95, 0.3])
+    ([3, 1], [2])
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"values must be one-dimensional, got shape {x.shape}")
+    _number("", "down_threshold", down_threshold, maximum=1.0)
+    _number("", "up_threshold", up_threshold, maximum=1.0)
+    if up_threshold > down_threshold:
+        raise ValueError(f"up_threshold must be <= down_threshold, got {up_threshold!r} > {down_threshold!r}")
+    if x.size == 0:
+        return [], []
+    state = _alternation_states(x, down_threshold, up_threshold)
+    edges = np.flatnonzero(np.diff(state.astype(np.int8))) + 1
+    runs = np.split(state, edges)[1:-1]
+    return [r.size for r in runs if r[0]], [r.size for r in runs if not r[0]]
+
+
 def flapping_summary(series: pd.DataFrame, *, time_step: float, start: float = 0.0, end: float | None = None,
                      min_period: float | None = None, max_period: float | None = None,
-                     down_threshold: float = 0.5, column: str = "failure_fraction") -> dict:
+                     down_threshold: float = 0.9, up_threshold: float = 0.6,
+                     column: str = "failure_fraction") -> dict:
     """Period and up/down run lengths of an aggregated failure-fraction series.
 
     ``series`` needs columns ``time`` and ``column`` (default ``failure_fraction``; use
-    ``failure_probability`` for a :meth:`Timeline.server_view`) at spacing ``time_step`` (one
-    infrastructure, service or server). Returns the :class:`Periodicity` fields plus the mean failure
-    fraction, the share of samples "down" (failure fraction above ``down_threshold``) and the
-    median lengths (s) of down and up runs.
+    ``failure_probability`` for a :meth:`Timeline.server_view` or ``user_failure_probability``)
+    at spacing ``time_step`` (one infrastructure, service or server). Returns the
+    :class:`Periodicity` fields plus the mean failure share, the share of samples down, the
+    median lengths (s) of complete down and up runs (:func:`alternation_runs`) and ``cycle``,
+    their sum (inf unless there are at least two of each).
     """
     frame = series[(series["time"] >= start) & ((series["time"] < end) if end is not None else True)]
     if column not in frame:
         raise ValueError(f"series has no column {column!r}")
     values = frame[column].to_numpy(dtype=np.float64)
     periodicity = dominant_period(values, time_step, min_period, max_period)
-    down = values > down_threshold
-    edges = np.flatnonzero(np.diff(down.astype(np.int8))) + 1
-    runs = np.split(down, edges)
-    down_runs = [len(r) * time_step for r in runs if r.size and r[0]]
-    up_runs = [len(r) * time_step for r in runs if r.size and not r[0]]
+    downs, ups = alternation_runs(values, down_threshold, up_threshold)
+    state = _alternation_states(values, down_threshold, up_threshold) if values.size else np.zeros(0, bool)
+    down_run = float(np.median(downs)) * time_step if downs else 0.0
+    up_run = float(np.median(ups)) * time_step if ups else 0.0
     return {
         "period": periodicity.period,
         "peak_ratio": periodicity.peak_ratio,
@@ -1470,7 +1544,8 @@ def flapping_summary(series: pd.DataFrame, *, time_step: float, start: float = 0
         "autocorrelation": periodicity.autocorrelation,
         "periodic": periodicity.periodic,
         "failure_fraction": float(values.mean()) if values.size else 0.0,
-        "down_share": float(down.mean()) if values.size else 0.0,
-        "median_down_run": float(np.median(down_runs)) if down_runs else 0.0,
-        "median_up_run": float(np.median(up_runs)) if up_runs else 0.0,
+        "down_share": float(state.mean()) if values.size else 0.0,
+        "median_down_run": down_run,
+        "median_up_run": up_run,
+        "cycle": down_run + up_run if len(downs) >= 2 and len(ups) >= 2 else math.inf,
     }

@@ -107,7 +107,8 @@ def _bd0(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
     if far.any():
         xf, mf = x[far], mean[far]
         with np.errstate(divide="ignore", invalid="ignore"):
-            out[far] = np.where(xf > 0, xf * np.log(xf / mf), 0.0) + mf - xf
+            # log x - log mean, not log(x / mean): the ratio overflows for subnormal means.
+            out[far] = np.where(xf > 0, xf * (np.log(xf) - np.log(mf)), 0.0) + mf - xf
     return out
 
 
@@ -172,7 +173,8 @@ def _log_erlang_b(servers: np.ndarray, load: np.ndarray) -> np.ndarray:
     if normal.any():
         cn, an = c[normal], a[normal]
         result[normal] = _log_poisson_pmf(cn, an) - np.log(special.gammaincc(cn + 1.0, an))
-    out[positive] = result
+    # B <= 1 exactly; rounding in the last place must not say otherwise.
+    out[positive] = np.minimum(result, 0.0)
     return out
 
 
@@ -744,7 +746,7 @@ def _bd0_scalar(x: float, mean: float) -> float:
             if abs(term) <= 1e-17 * abs(total):
                 break
         return total
-    return (x * math.log(x / mean) if x > 0 else 0.0) + mean - x
+    return (x * (math.log(x) - math.log(mean)) if x > 0 else 0.0) + mean - x
 
 
 def _log_poisson_pmf_scalar(k: float, mean: float) -> float:
@@ -784,8 +786,10 @@ def _log_erlang_b_scalar(servers: float, load: float) -> float:
         return -math.inf
     s = servers + 1.0
     if load > s + _CF_SIGMAS * math.sqrt(s):
-        return -math.log(load * _upper_gamma_cf_scalar(s, load))
-    return _log_poisson_pmf_scalar(servers, load) - math.log(float(special.gammaincc(s, load)))
+        log_b = -math.log(load * _upper_gamma_cf_scalar(s, load))
+    else:
+        log_b = _log_poisson_pmf_scalar(servers, load) - math.log(float(special.gammaincc(s, load)))
+    return min(log_b, 0.0)
 
 
 def _log_erlang_c_scalar(servers: float, load: float) -> float:

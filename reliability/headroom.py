@@ -45,9 +45,9 @@ so: results carry ``metastable`` (a better stable state also exists) and ``state
 (``"stable"``, ``"collapsed"`` -- ``p = 1``, a saturated queue -- ``"throttled"`` -- held at an
 adaptive throttle's failure ceiling -- or ``"oscillating"``: the map's slope is below -1 there,
 so the round-by-round dynamics flap). The roots are found by scanning the map on a fixed grid
-of ``p`` (uniform plus geometric clusters at both ends) and polishing each sign change by
-bisection; two roots closer together than the grid spacing can be missed (tests compare with a
-scan of a million points).
+of ``p`` (uniform plus geometric clusters at both ends, about 740 points) and polishing each
+sign change (Illinois regula falsi); two roots closer together than the grid spacing can be
+missed (tests compare with a scan of 200,000 points).
 
 A side meets the target when its worst stable state fails at most ``target``: that is
 ``F(c, k a A(target)) <= target`` and ``F(c, k a A(p)) < p`` at every ``p > target``. The first
@@ -64,6 +64,14 @@ a delay target in the Halfin-Whitt regime ``c = a + beta sqrt(a)``, an even spli
 ``2 beta sqrt(a/2) = sqrt(2) beta sqrt(a)`` of safety margin ``c - a`` against ``beta sqrt(a)``
 pooled: the margin ratio tends to ``sqrt(2)`` as the load grows (at realistic sizes it is not
 quite that; :func:`migration_tax` reports the exact figure).
+
+Pooling never needs more servers than the split when pooling lowers the failure probability at
+every load, as it does for Erlang B and C (Smith and Whitt, "Resource sharing for efficiency in
+traffic systems", 1981): then every state the pooled system can be stuck in is one a side can be
+stuck in too. The tests check it for every model here except one: Erlang A's ``P(wait)`` with
+retries. Its worst state is near saturation (every attempt waits, every wait is retried), and an
+overloaded system waits with a probability that tends to 1 *faster* the larger it is, so the
+pooled system can keep that state at sizes where the halves have lost it.
 """
 
 from __future__ import annotations
@@ -1756,7 +1764,7 @@ def headroom_for_failure(observed, surge, base_load, *, capacity=None, retry_pol
 def _sequence(name: str, value) -> list:
     if isinstance(value, (str, bytes)) or np.ndim(value) == 0:
         return [value]
-    values = list(np.asarray(value, dtype=object).ravel()) if not isinstance(value, (list, tuple)) else list(value)
+    values = list(value) if isinstance(value, (list, tuple)) else list(np.asarray(value).ravel())
     if not values:
         raise ValueError(f"{name} must not be empty")
     return values

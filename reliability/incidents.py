@@ -143,7 +143,8 @@ _QUANTITIES: dict[str, tuple[str, dict[str, tuple[Any, str]]]] = {
     "recovery_time": ("seconds", {"threshold": (0.01, "probability"), "interval_seconds": (60.0, "seconds")}),
     "improvement_ratio": ("ratio", {"first": (None, "window"), "second": (None, "window")}),
     "alternation_cycle": ("seconds", {"start_seconds": (0.0, "seconds"), "end_seconds": (None, "seconds"),
-                                      "interval_seconds": (10.0, "seconds"), "down_threshold": (0.5, "probability")}),
+                                      "interval_seconds": (10.0, "seconds"), "down_threshold": (0.9, "probability"),
+                                      "up_threshold": (0.6, "probability"), "view": ("user", "view")}),
     "resolution_time": ("seconds", {"load_tolerance": (0.05, "fraction"), "threshold": (0.01, "probability"),
                                     "interval_seconds": (60.0, "seconds")}),
 }
@@ -474,12 +475,17 @@ def _parse_figure(reader: _Reader, raw, path, sources, services, zone) -> Figure
                 if not a < b:
                     reader.fail(mpath, f"start must be before end, got {w!r}")
                 model[key] = (a, b)
+            elif kind == "view":
+                if model[key] not in ("user", "service"):
+                    reader.fail(mpath, f"must be 'user' or 'service', got {model[key]!r}")
             elif kind == "probability":
                 model[key] = reader.number(model[key], mpath, minimum=0.0)
                 if model[key] > 1:
                     reader.fail(mpath, f"must be <= 1, got {model[key]!r}")
             else:
                 model[key] = reader.number(model[key], mpath, minimum=0.0)
+        if quantity == "alternation_cycle" and model["up_threshold"] > model["down_threshold"]:
+            reader.fail(f"{path}.model.up_threshold", "must be <= down_threshold")
         if "end_seconds" in spec and not model["start_seconds"] < model["end_seconds"]:
             reader.fail(f"{path}.model.end_seconds", "must be after start_seconds")
         if not figure_services:
@@ -625,7 +631,7 @@ def _steps(seconds: float, dt: float, what: str) -> int:
 
 
 def _measure_arrays(quantity: str, params: Mapping[str, Any], attempts: np.ndarray, failures: np.ndarray,
-                    offered_load: np.ndarray, dt: float, normal_load) -> np.ndarray:
+                    offered_load: np.ndarray, dt: float, normal_load, user_failure=None) -> np.ndarray:
     """A figure's quantity, per point, from per-step arrays (steps, points). SI units."""
     attempts = np.asarray(attempts, dtype=np.float64)
     failures = np.asarray(failures, dtype=np.float64)
@@ -657,20 +663,22 @@ def _measure_arrays(quantity: str, params: Mapping[str, Any], attempts: np.ndarr
         out = np.where(any_bad, (last + 1) * n * dt, 0.0)
         return np.where(any_bad & (last == bins - 1), np.inf, out)
     if quantity == "alternation_cycle":
+        from .dynamics import alternation_runs
+
         n = _steps(params["interval_seconds"], dt, "interval_seconds")
         i, j = _steps(params["start_seconds"], dt, "start_seconds"), _steps(params["end_seconds"], dt, "end_seconds")
         if j > T:
             raise ValueError(f"the model run ({horizon:g} s) ends before the figure's window end {params['end_seconds']:g} s")
-        frac = _ratio(_bin(failures[i:j], n), _bin(attempts[i:j], n))
-        down = frac > params["down_threshold"]
-        out = np.full(down.shape[1], np.inf)
-        for g in range(down.shape[1]):
-            series = down[:, g]
-            edges = np.flatnonzero(np.diff(series.astype(np.int8))) + 1
-            runs = np.split(series, edges)
-            downs = [r.size for r in runs if r[0]]
-            ups = [r.size for r in runs if not r[0]]
-            # an alternation needs at least two complete changes of state
+        if params.get("view", "user") == "user":
+            if user_failure is None:
+                raise ValueError("the user view of alternation needs the user failure probability series")
+            frac = _bin(np.asarray(user_failure, dtype=np.float64)[i:j], n) / n
+        else:
+            frac = _ratio(_bin(failures[i:j], n), _bin(attempts[i:j], n))
+        out = np.full(frac.shape[1], np.inf)
+        for g in range(frac.shape[1]):
+            downs, ups = alternation_runs(frac[:, g], params["down_threshold"], params["up_threshold"])
+            # an alternation needs at least two complete down runs and two complete up runs
             if len(downs) >= 2 and len(ups) >= 2:
                 out[g] = (np.median(downs) + np.median(ups)) * n * dt
         return out
@@ -691,10 +699,11 @@ def _timeline_arrays(timeline: Timeline, services: Sequence[str]):
     attempts = grouped["attempts"].sum().to_numpy()[:, None]
     failures = grouped["failures"].sum().to_numpy()[:, None]
     load = grouped["offered_load"].first().to_numpy()[:, None]
+    user = grouped["user_failure_probability"].first().to_numpy()[:, None]
     params = timeline.parameters
     infra_services = [s for s in params["services"] if s.infrastructure == infras[0]]
     normal = normal_offered_load(sum(s.request_rate for s in infra_services), params["cost"])
-    return attempts, failures, load, normal
+    return attempts, failures, load, normal, user
 
 
 def measure(timeline: Timeline, figure: Figure) -> float:
@@ -710,9 +719,9 @@ def measure(timeline: Timeline, figure: Figure) -> float:
     """
     if figure.model is None:
         raise ValueError(f"figure {figure.id!r} has no model quantity (role {figure.role!r})")
-    attempts, failures, load, normal = _timeline_arrays(timeline, figure.services)
+    attempts, failures, load, normal, user = _timeline_arrays(timeline, figure.services)
     value = _measure_arrays(figure.model["quantity"], figure.model, attempts, failures, load,
-                            timeline.time_step, normal)[0]
+                            timeline.time_step, normal, user)[0]
     return float(figure.from_si(value))
 
 
@@ -787,6 +796,14 @@ class InfrastructureSpec:
     autoscaler: Autoscaler | None = None
     routing: str = "balanced"
     connection_limit: Any = None
+
+    def __post_init__(self):
+        if self.routing not in ("balanced", "sharded"):
+            raise ValueError(f"InfrastructureSpec.routing must be 'balanced' or 'sharded', got {self.routing!r}")
+        if isinstance(self.servers, bool) or not isinstance(self.servers, (int, np.integer)) or self.servers < 1:
+            raise ValueError(f"InfrastructureSpec.servers must be a whole number >= 1, got {self.servers!r}")
+        if not (isinstance(self.headroom, (int, float)) and math.isfinite(self.headroom) and self.headroom > -1):
+            raise ValueError(f"InfrastructureSpec.headroom must be a finite number > -1, got {self.headroom!r}")
 
     def build(self, request_rate: float, cost: ConnectionCost, headroom: float | None = None) -> Infrastructure:
         h = self.headroom if headroom is None else headroom
@@ -877,7 +894,7 @@ def proton_scenario(*, mail_rate: float = 40_000.0, calendar_rate: float = 10_00
                     kubernetes_target_utilisation: float = 0.6, autoscaler_reaction_delay: float = 60.0,
                     autoscaler_provisioning_time: float = 60.0, kubernetes_max_servers: int = 96,
                     health_check_interval: float = 10.0, unhealthy_threshold: int = 3, healthy_threshold: int = 2,
-                    routing: str = "balanced", backoff_base: float = 1.0, backoff_cap: float = 30.0,
+                    routing: str = "sharded", backoff_base: float = 1.0, backoff_cap: float = 30.0,
                     jitter: str = "full", timeout: float = 10.0, max_retries: int = 1) -> Scenario:
     """The model's assumptions for the Proton incident (none of these numbers was published).
 
@@ -985,8 +1002,8 @@ class Calibration:
         for name in (*_UNKNOWNS, "load_multiple", "overload"):
             values = cons[name]
             searched = self.screened[name] if name in self.screened else self.points[name]
-        if name == "overload" and name not in self.screened:
-            searched = self.screened["load_multiple"] / (1.0 + self.screened["headroom"])
+            if name == "overload" and name not in self.screened:
+                searched = self.screened["load_multiple"] / (1.0 + self.screened["headroom"])
             rows.append({"unknown": name, "low": float(values.min()), "high": float(values.max()),
                          "best": float(self.best[name]), "grid_low": float(searched.min()),
                          "grid_high": float(searched.max()),
@@ -1021,7 +1038,7 @@ def _surge_sweep(scenario: Scenario, infra_name: str, *, headroom, surge, rollba
 
 def _figure_values(figure: Figure, sweep, normal_load: float) -> np.ndarray:
     si = _measure_arrays(figure.model["quantity"], figure.model, sweep.attempts, sweep.failures,
-                         sweep.offered_load, sweep.time_step, normal_load)
+                         sweep.offered_load, sweep.time_step, normal_load, sweep.user_failure_probability)
     return figure.from_si(si)
 
 
@@ -1198,10 +1215,11 @@ def flapping_mechanisms(scenario: Scenario, *, surge_multiple: float, headroom: 
     re-admission of interchangeable replicas), ``health checks (sharded)`` (each user on one
     server: the user sees their shard's state), ``connection limit`` (a server that hits its
     limit refuses until pooled connections, 60 s idle lifetime, drain to half). Returns a
-    table -- one row per mechanism and view (``service``: all requests; ``one server``: what the
-    users of server 0 see) with the dominant period, its significance, the mean failure
-    fraction, the share of ``interval`` means above one half, and the median down and up run
-    lengths -- and the timelines.
+    table -- one row per mechanism and view (``service``: all requests; ``one user``: a user
+    whose data is on server 0 when data is sharded, else the service) with the dominant
+    period, its significance, the mean failure share, the share of ``interval`` means that are
+    down, the median down and up run lengths and their sum (see
+    :func:`reliability.dynamics.flapping_summary`) -- and the timelines.
     """
     from .dynamics import ConnectionLimit, flapping_summary
 
@@ -1227,14 +1245,10 @@ def flapping_mechanisms(scenario: Scenario, *, surge_multiple: float, headroom: 
         tl = sc.timeline(surge_multiple=surge_multiple, headroom=headroom, max_retries=retries, horizon=horizon,
                          time_step=time_step, seed=seed, specs=specs, infrastructures=[variant.name])
         timelines[name] = tl
-        views = {"service": tl.aggregate(interval, by="infrastructure"),
-                 "one server": tl.server_view(variant.name, 0, interval)}
-        for view, frame in views.items():
-            column = "failure_fraction" if view == "service" else "failure_probability"
-            summary = flapping_summary(frame, time_step=interval, start=settle, column=column,
+        aggregate = tl.aggregate(interval, by="infrastructure")
+        for view, column in (("service", "failure_fraction"), ("one user", "user_failure_probability")):
+            summary = flapping_summary(aggregate, time_step=interval, start=settle, column=column,
                                        max_period=min(900.0, (horizon - settle) / 3))
-            summary["cycle"] = (summary["median_down_run"] + summary["median_up_run"]
-                                if summary["median_down_run"] > 0 and summary["median_up_run"] > 0 else math.inf)
             rows.append({"mechanism": name, "view": view, "max_retries": retries, **summary})
     return pd.DataFrame(rows), timelines
 

@@ -438,3 +438,20 @@ def test_scalar_and_array_sizing_agree():
         for i, a in enumerate(loads):
             assert servers_for_blocking(float(a), target) == array_b[i]
             assert servers_for_wait(float(a), target, wait_time=0.05) == array_w[i]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(min_value=0.0, max_value=1e7, allow_subnormal=True),
+       st.floats(min_value=0.0, max_value=1e9, allow_subnormal=True))
+def test_any_representable_input_gives_a_probability_without_warnings(servers, load):
+    # Subnormal loads and servers once overflowed log(x / mean) inside bd0.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        b = erlang_b(servers, load)
+        c = erlang_c(servers, load)
+    assert 0.0 <= b <= 1.0 and 0.0 <= c <= 1.0
+
+
+def test_subnormal_load():
+    # B(1, a) = a / (1 + a)
+    assert erlang_b(1, 2.2e-313) == 2.2e-313
