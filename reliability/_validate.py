@@ -30,6 +30,20 @@ def as_array(
     integer: bool = False,
 ) -> np.ndarray:
     """Return ``value`` as a float64 array after checking it; raise ``ValueError`` naming ``name``."""
+    if isinstance(value, (float, int, np.floating, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        # Plain numbers skip numpy's per-call overhead: scalar calls are common in notebooks.
+        number = float(value)
+        if math.isnan(number):
+            raise ValueError(f"{name} must not be NaN, got {value!r}")
+        if math.isinf(number) and not allow_inf:
+            raise ValueError(f"{name} must be finite, got {value!r}")
+        if minimum is not None and (number <= minimum if strict_minimum else number < minimum):
+            raise ValueError(f"{name} must be {'>' if strict_minimum else '>='} {minimum:g}, got {value!r}")
+        if maximum is not None and (number >= maximum if strict_maximum else number > maximum):
+            raise ValueError(f"{name} must be {'<' if strict_maximum else '<='} {maximum:g}, got {value!r}")
+        if integer and math.isfinite(number) and number != math.floor(number):
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
+        return np.asarray(number)
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -65,7 +79,7 @@ def probability(name: str, value: Any, *, open_interval: bool = False) -> np.nda
 
 
 def is_scalar(*values: Any) -> bool:
-    return all(np.ndim(v) == 0 for v in values)
+    return all(isinstance(v, (float, int)) or np.ndim(v) == 0 for v in values)
 
 
 def output(result: np.ndarray, scalar: bool):

@@ -95,13 +95,13 @@ def _bd0(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
         total = (xc - mc) * v
         term = 2.0 * xc * v
         v2 = v * v
-        # |v| < 0.1, so each term is 100x smaller: at most 12 terms reach far below double
-        # precision, and near the mean (where most sizing questions are) two or three do.
-        for j in range(1, 13):
+        # |v| < 0.1, so each term is at least 100x smaller than the last: the batch's largest
+        # |v| says how many terms reach 1e-17 (12 at most; two or three near the mean).
+        largest = float(np.sqrt(v2.max())) if v2.size else 0.0
+        terms = 12 if largest >= 0.1 else (1 if largest < 1e-9 else min(12, math.ceil(-17.0 / (2 * math.log10(largest)))))
+        for j in range(1, terms + 1):
             term = term * v2
             total = total + term / (2 * j + 1)
-            if (np.abs(term) <= 1e-17 * np.abs(total)).all():
-                break
         out[close] = total
     far = ~close
     if far.any():
@@ -156,6 +156,12 @@ def _upper_gamma_cf(s: np.ndarray, x: np.ndarray, max_iterations: int = 500) -> 
 def _log_erlang_b(servers: np.ndarray, load: np.ndarray) -> np.ndarray:
     """log B(c, a) for servers >= 0, load >= 0 (broadcast already)."""
     servers, load = np.broadcast_arrays(servers, load)
+    if servers.size and servers.min() > 0 and load.min() > 0:
+        # The common case of a sweep: no edge values, and without the continued fraction
+        # no masked copies either.
+        s = servers + 1.0
+        if not (load > s + _CF_SIGMAS * np.sqrt(s)).any():
+            return np.minimum(_log_poisson_pmf(servers, load) - np.log(special.gammaincc(s, load)), 0.0)
     out = np.zeros(servers.shape)  # B = 1 where servers == 0
     positive = (servers > 0) & (load > 0)
     out[(servers > 0) & (load == 0)] = -np.inf
@@ -236,6 +242,8 @@ def erlang_b(servers, load):
     scalar = is_scalar(servers, load)
     c = as_array("servers", servers, minimum=0.0)
     a = as_array("load", load, minimum=0.0)
+    if scalar:
+        return math.exp(_log_erlang_b_scalar(float(c), float(a)))
     return output(np.exp(_log_erlang_b(*np.broadcast_arrays(c, a))), scalar)
 
 
@@ -259,6 +267,8 @@ def erlang_c(servers, load):
     scalar = is_scalar(servers, load)
     c = as_array("servers", servers, minimum=0.0)
     a = as_array("load", load, minimum=0.0)
+    if scalar:
+        return math.exp(_log_erlang_c_scalar(float(c), float(a)))
     c, a = np.broadcast_arrays(c, a)
     return output(np.exp(_log_erlang_c(c, a)), scalar)
 
@@ -294,6 +304,10 @@ def wait_sf(servers, load, wait_time, service_rate=1.0):
     scalar = is_scalar(servers, load, wait_time, service_rate)
     c, a, mu = _wait_inputs(servers, load, service_rate)
     t = as_array("wait_time", wait_time, minimum=0.0)
+    if scalar:
+        c_, a_ = float(c), float(a)
+        decay = (c_ - a_) * float(mu) * float(t) if a_ < c_ else 0.0
+        return math.exp(_log_erlang_c_scalar(c_, a_) - decay)
     c, a, mu, t = np.broadcast_arrays(c, a, mu, t)
     log_c = _log_erlang_c(c, a)
     decay = np.where(a < c, (c - a) * mu * t, 0.0)
@@ -337,6 +351,9 @@ def mean_wait(servers, load, service_rate=1.0):
     """
     scalar = is_scalar(servers, load, service_rate)
     c, a, mu = _wait_inputs(servers, load, service_rate)
+    if scalar:
+        c_, a_ = float(c), float(a)
+        return math.exp(_log_erlang_c_scalar(c_, a_)) / ((c_ - a_) * float(mu)) if a_ < c_ else math.inf
     c, a, mu = np.broadcast_arrays(c, a, mu)
     out = np.full(c.shape, np.inf)
     stable = a < c
@@ -431,6 +448,35 @@ def _lower_gamma_cf(y: np.ndarray, x: np.ndarray, max_iterations: int = 500) -> 
     raise RuntimeError("continued fraction for the lower incomplete gamma function did not converge")
 
 
+def _queue_series(x: np.ndarray, y: np.ndarray, block: int = 256):
+    """sum_j t_j and sum_j j t_j for t_j = prod_{i<=j} x/(y+i), t_0 = 1, summed in blocks.
+
+    Each block of terms is one cumulative product over a (points x block) array, so a
+    series of a few hundred terms costs a few numpy calls rather than hundreds; rows are
+    taken in chunks to bound memory. The term ratio is below exp(-40/_SERIES_TERMS) here,
+    so at most _SERIES_TERMS terms are needed.
+    """
+    total = np.ones(x.shape)
+    first_moment = np.zeros(x.shape)
+    rows = max(1, (1 << 20) // block)
+    for start in range(0, x.size, rows):
+        xs, ys = x[start:start + rows], y[start:start + rows]
+        last = np.ones(xs.shape)
+        tot = np.ones(xs.shape)
+        first = np.zeros(xs.shape)
+        for offset in range(0, _SERIES_TERMS + block, block):
+            j = np.arange(offset + 1, offset + block + 1, dtype=np.float64)
+            terms = last[:, None] * np.cumprod(xs[:, None] / (ys[:, None] + j), axis=1)
+            tot += terms.sum(axis=1)
+            first += terms @ j
+            last = terms[:, -1]
+            if (last * (offset + block) < 1e-17 * tot).all():
+                break
+        total[start:start + rows] = tot
+        first_moment[start:start + rows] = first
+    return total, first_moment
+
+
 def _erlang_a_queue_sums(x: np.ndarray, y: np.ndarray):
     """log J and S1/J for J = sum_j x^j / (y+1)_j, S1 = sum_j j x^j / (y+1)_j.
 
@@ -443,22 +489,7 @@ def _erlang_a_queue_sums(x: np.ndarray, y: np.ndarray):
     mean_queue_busy = np.empty(x.shape)
     geometric = x < y * math.exp(-40.0 / _SERIES_TERMS)
     if geometric.any():
-        xs, ys = x[geometric], y[geometric]
-        term = np.ones(xs.shape)
-        total = np.ones(xs.shape)
-        first_moment = np.zeros(xs.shape)
-        active = np.ones(xs.shape, dtype=bool)
-        # The term ratio x/(y+j) is below exp(-40/_SERIES_TERMS): this many terms reach 1e-17.
-        for j in range(1, _SERIES_TERMS + 50):
-            idx = np.flatnonzero(active)
-            term_a = term[idx] * xs[idx] / (ys[idx] + j)
-            term[idx] = term_a
-            total[idx] += term_a
-            first_moment[idx] += j * term_a
-            done = term_a * (j + 1) < 1e-17 * total[idx]
-            active[idx[done]] = False
-            if not active.any():
-                break
+        total, first_moment = _queue_series(x[geometric], y[geometric])
         log_j[geometric] = np.log(total)
         mean_queue_busy[geometric] = first_moment / total
     rest = ~geometric
