@@ -519,6 +519,15 @@ def _this_python_kernel_manager():
                 self._kernel_spec = KernelSpec(resource_dir=RESOURCES, **get_kernel_dict())
             return self._kernel_spec
 
+        async def _async_interrupt_kernel(self):
+            # jupyter_client sends SIGINT before every shutdown; by then the notebook has
+            # finished, and the signal only makes ipykernel log a spurious "KeyboardInterrupt
+            # caught in kernel" into the report's progress. A busy kernel still gets the
+            # shutdown request, then SIGTERM and SIGKILL.
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
     return ThisPythonKernelManager
 
 
