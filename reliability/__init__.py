@@ -1,11 +1,31 @@
 """reliability: capacity headroom and retry storms, as exact queueing models and notebooks.
 
-The public API is re-exported here; see ``../shared/DESIGN.md`` (in the repository: the
-README) for the model behind each name.
+The public API is re-exported here: Erlang models and sizing (``reliability.erlang``),
+retry policies and retry storms (``reliability.retry``), the discrete-event simulator
+(``reliability.simulate``), split versus pooled capacity (``reliability.headroom``), the
+incident model (``reliability.dynamics``) and incident figures (``reliability.incidents``).
 """
 
 from reliability._validate import check_parameter
 from reliability.reports import record
+from reliability import incidents
+from reliability.dynamics import (
+    Autoscaler,
+    Clients,
+    ConnectionCost,
+    ConnectionLimit,
+    HealthCheck,
+    Infrastructure,
+    Service,
+    Sweep,
+    Timeline,
+    Trigger,
+    alternation_runs,
+    dominant_period,
+    flapping_summary,
+    simulate_incident,
+    simulate_sweep,
+)
 from reliability.erlang import (
     ErlangAResult,
     SquareRootStaffing,
@@ -54,6 +74,16 @@ from reliability.headroom import (
     split_requirement,
     surge_for_failure,
 )
+from reliability.incidents import (
+    Calibration,
+    CalibrationGrid,
+    IncidentFileError,
+    Scenario,
+    calibrate,
+    data_dir,
+    proton_scenario,
+    required_headroom,
+)
 from reliability.retry import (
     AdaptiveThrottle,
     Backoff,
@@ -87,6 +117,30 @@ from reliability.simulate import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "incidents",
+    "Autoscaler",
+    "Calibration",
+    "CalibrationGrid",
+    "Clients",
+    "ConnectionCost",
+    "ConnectionLimit",
+    "HealthCheck",
+    "IncidentFileError",
+    "Infrastructure",
+    "Scenario",
+    "Service",
+    "Sweep",
+    "Timeline",
+    "Trigger",
+    "alternation_runs",
+    "calibrate",
+    "data_dir",
+    "dominant_period",
+    "flapping_summary",
+    "proton_scenario",
+    "required_headroom",
+    "simulate_incident",
+    "simulate_sweep",
     "Autoscaling",
     "AutoscalingOutcome",
     "CapacityModel",
