@@ -31,8 +31,8 @@ equilibria at a load where both exist (a run started empty stays near the health
 started with a large backlog stays collapsed), that below the recovery threshold a collapsed
 start recovers, and that above the onset threshold a healthy start collapses.
 
-Engset (finite sources) is checked against mpmath only: the simulator has no finite-source
-model, which the ``note`` column says.
+Engset (finite sources) is checked against the simulator's finite-source birth-death chain
+(call congestion: the share of arrivals that find every server busy) and mpmath.
 
 Examples
 --------
@@ -55,6 +55,7 @@ from scipy import stats
 from .erlang import engset, erlang_a, erlang_b, erlang_c, mean_wait, mmck, wait_sf
 from .retry import Backoff, FixedRetries, RetryingQueue, expected_attempts, layered_amplification, metastability_map
 from .simulate import (
+    simulate_engset,
     simulate_mmc,
     simulate_mmc_abandonment,
     simulate_mmcc,
@@ -372,9 +373,12 @@ def _family_rows(model_set, size: ValidationSize, seed: int, level: float) -> li
 
     if "engset" in model_set:
         c, sources, b = 5, 20, 0.3
+        # transitions count arrivals and departures alike: twice the customers of the other models
+        sim = simulate_engset(c, sources, b, transitions=2 * n, replications=reps, level=level,
+                              seed=_seed(seed, f"engset/{c}/{sources}"))
         rows.append(_Row("engset", "call congestion", dict(servers=c, sources=sources, source_load=b),
-                         engset(c, sources, b), mpmath=float(_mp_engset(c, sources, b)), reference="mpmath",
-                         note="not covered by simulation: reliability.simulate has no finite-source model",
+                         engset(c, sources, b), sim.p_block.value, sim.p_block.low, sim.p_block.high,
+                         float(_mp_engset(c, sources, b)), "simulation (Engset) + mpmath",
                          case=f"c={c}, N={sources}, b={b:g}"))
     return rows
 
@@ -472,7 +476,7 @@ def _retrying_queue_rows(size: ValidationSize, seed: int, level: float) -> list[
 
 def _simulated_check_count(model_set) -> int:
     counts = {"erlang_b": 2, "erlang_c": 2, "wait_sf": 3, "mean_wait": 2, "erlang_a": 3, "mmck": 2,
-              "engset": 0, "expected_attempts": 3, "layered_amplification": 1, "retrying_queue": 6}
+              "engset": 1, "expected_attempts": 3, "layered_amplification": 1, "retrying_queue": 6}
     return sum(counts[m] for m in model_set)
 
 

@@ -58,11 +58,11 @@ def test_exact_models_carry_an_mpmath_value_and_the_mean_field_model_does_not(sm
     assert smoke_table.loc[smoke_table.model == "retrying_queue", "mpmath"].isna().all()
 
 
-def test_engset_is_said_to_be_not_covered_by_simulation(smoke_table):
+def test_engset_is_checked_against_the_finite_source_simulation(smoke_table):
     (row,) = smoke_table[smoke_table.model == "engset"].itertuples()
-    assert math.isnan(row.simulated) and math.isnan(row.ci_low)
-    assert "not covered by simulation" in row.note
-    assert row.reference == "mpmath"
+    assert row.ci_low <= row.simulated <= row.ci_high
+    assert row.ci_low <= row.analytic <= row.ci_high
+    assert row.reference == "simulation (Engset) + mpmath"
 
 
 def test_intervals_bracket_the_estimates_and_use_the_bonferroni_level(smoke_table):
