@@ -119,3 +119,37 @@ def check_parameter(name: str, value: Any, *, minimum: float | None = None, maxi
     as_array(name, value, minimum=minimum, maximum=maximum, strict_minimum=strict_minimum,
              strict_maximum=strict_maximum, integer=integer, allow_inf=allow_inf)
     return value
+
+
+def number(name: str, value: Any, *, minimum: float | None = None, maximum: float | None = None,
+           strict: bool = False, allow_inf: bool = False) -> float:
+    """One real number, checked: ``ValueError`` naming ``name`` otherwise (bools are not numbers)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if math.isnan(result) or (math.isinf(result) and not allow_inf):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if minimum is not None and (result < minimum or (strict and result == minimum)):
+        raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum:g}, got {value!r}")
+    if maximum is not None and result > maximum:
+        raise ValueError(f"{name} must be <= {maximum:g}, got {value!r}")
+    return result
+
+
+def whole(name: str, value: Any, minimum: int = 0) -> int:
+    """One whole number ``>= minimum`` (10.0 is accepted as 10; 10.5, NaN, inf, bools are not)."""
+    message = f"{name} must be a whole number >= {minimum}, got {value!r}"
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(message)
+    if isinstance(value, (int, np.integer)):
+        result = int(value)
+    elif isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        result = int(value)
+    else:
+        raise ValueError(message)
+    if result < minimum:
+        raise ValueError(message)
+    return result

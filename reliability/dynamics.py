@@ -69,6 +69,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ._validate import number, whole
 from .erlang import erlang_b
 from .retry import AdaptiveThrottle, Backoff, FixedRetries, RetryBudget, TokenBucket
 
@@ -108,36 +109,12 @@ _LEVELS = ("offered_load", "carried_load", "capacity", "servers_serving", "serve
 
 def _number(owner: str, name: str, value: Any, *, minimum: float = 0.0, strict: bool = False,
             allow_inf: bool = False, maximum: float | None = None) -> float:
-    label = f"{owner}.{name}" if owner else name
-    if isinstance(value, bool):
-        raise ValueError(f"{label} must be a number, got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{label} must be a number, got {value!r}") from None
-    if math.isnan(number) or (math.isinf(number) and not allow_inf):
-        raise ValueError(f"{label} must be a finite number, got {value!r}")
-    if number < minimum or (strict and number == minimum):
-        relation = ">" if strict else ">="
-        raise ValueError(f"{label} must be {relation} {minimum:g}, got {value!r}")
-    if maximum is not None and number > maximum:
-        raise ValueError(f"{label} must be <= {maximum:g}, got {value!r}")
-    return number
+    return number(f"{owner}.{name}" if owner else name, value, minimum=minimum, maximum=maximum,
+                  strict=strict, allow_inf=allow_inf)
 
 
 def _whole(owner: str, name: str, value: Any, minimum: int) -> int:
-    label = f"{owner}.{name}" if owner else name
-    if isinstance(value, bool):
-        raise ValueError(f"{label} must be a whole number >= {minimum}, got {value!r}")
-    if isinstance(value, (int, np.integer)):
-        number = int(value)
-    elif isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
-        number = int(value)
-    else:
-        raise ValueError(f"{label} must be a whole number >= {minimum}, got {value!r}")
-    if number < minimum:
-        raise ValueError(f"{label} must be a whole number >= {minimum}, got {value!r}")
-    return number
+    return whole(f"{owner}.{name}" if owner else name, value, minimum)
 
 
 def _text(owner: str, name: str, value: Any) -> str:

@@ -557,7 +557,7 @@ def erlang_a(servers, arrival_rate, service_rate, abandonment_rate):
     mean_queue = np.empty(c.shape)
     erlang_c_case = theta == 0
     if erlang_c_case.any():
-        cc, ac, muc = c[erlang_c_case], load[erlang_c_case], mu[erlang_c_case]
+        cc, ac = c[erlang_c_case], load[erlang_c_case]
         pw = np.exp(_log_erlang_c(cc, ac, log_b[erlang_c_case]))
         stable = ac < cc
         with np.errstate(divide="ignore"):

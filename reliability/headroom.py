@@ -82,7 +82,7 @@ from typing import Any
 
 import numpy as np
 
-from reliability._validate import as_array, is_scalar, output, probability
+from reliability._validate import as_array, is_scalar, number, output, probability
 from reliability.erlang import (
     engset,
     erlang_a,
@@ -157,17 +157,7 @@ _RELATIVE_PRECISION = 1e-11
 # ----------------------------------------------------------------------------------------
 
 def _finite_number(name: str, value: Any, *, minimum: float | None = None, strict: bool = False) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if minimum is not None and (number <= minimum if strict else number < minimum):
-        raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum:g}, got {value!r}")
-    return number
+    return number(name, value, minimum=minimum, strict=strict)
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ from .dynamics import (
     simulate_sweep,
 )
 from .erlang import erlang_b
-from .retry import AdaptiveThrottle, Backoff, FixedRetries, RetryBudget, TokenBucket
+from .retry import Backoff, FixedRetries
 
 __all__ = [
     "IncidentFileError",

@@ -41,15 +41,16 @@ from __future__ import annotations
 
 import heapq
 import math
-import operator
 from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from ._validate import number, whole
 
 __all__ = [
     "Estimate",
@@ -82,35 +83,12 @@ MAX_INTERVALS = 10_000_000
 # ----------------------------------------------------------------------------------------
 
 def _whole(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    try:
-        number = operator.index(value)
-    except TypeError:
-        # 10.0 is accepted as 10; 10.5, NaN, inf and strings are not
-        if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
-            number = int(value)
-        else:
-            raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}") from None
-    if number < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return number
+    return whole(name, value, minimum)
 
 
 def _number(name: str, value: Any, *, minimum: float = 0.0, strict: bool = True,
             allow_inf: bool = False) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if math.isnan(number) or (math.isinf(number) and not allow_inf):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if number < minimum or (strict and number == minimum):
-        relation = ">" if strict else ">="
-        raise ValueError(f"{name} must be {relation} {minimum:g}, got {value!r}")
-    return number
+    return number(name, value, minimum=minimum, strict=strict, allow_inf=allow_inf)
 
 
 def _level(value: Any) -> float:

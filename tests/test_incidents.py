@@ -7,12 +7,10 @@ import math
 import shutil
 
 import numpy as np
-import pandas as pd
 import pytest
 import yaml
 
 from reliability import incidents
-from reliability.dynamics import Clients, ConnectionCost, Infrastructure, Service, Trigger, simulate_incident
 from reliability.erlang import erlang_b
 from reliability.incidents import (
     CalibrationGrid,
