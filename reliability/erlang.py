@@ -106,9 +106,12 @@ def _bd0(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
     far = ~close
     if far.any():
         xf, mf = x[far], mean[far]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # log x - log mean, not log(x / mean): the ratio overflows for subnormal means.
-            out[far] = np.where(xf > 0, xf * (np.log(xf) - np.log(mf)), 0.0) + mf - xf
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            # log(x / mean) is exact to an ulp where log x - log mean would cancel digits; only
+            # for a subnormal mean, where the ratio overflows, is the difference of logs needed.
+            ratio = xf / mf
+            log_ratio = np.where(np.isfinite(ratio), np.log(ratio), np.log(xf) - np.log(mf))
+            out[far] = np.where(xf > 0, xf * log_ratio, 0.0) + mf - xf
     return out
 
 
@@ -777,7 +780,11 @@ def _bd0_scalar(x: float, mean: float) -> float:
             if abs(term) <= 1e-17 * abs(total):
                 break
         return total
-    return (x * (math.log(x) - math.log(mean)) if x > 0 else 0.0) + mean - x
+    if x == 0:
+        return mean
+    ratio = x / mean
+    log_ratio = math.log(ratio) if ratio != math.inf else math.log(x) - math.log(mean)
+    return x * log_ratio + mean - x
 
 
 def _log_poisson_pmf_scalar(k: float, mean: float) -> float:
