@@ -59,6 +59,8 @@ _SERIES_SIGMAS = 4.0
 _SERIES_TERMS = 5000
 # Smallest abandonment rate, relative to the service rate, that Erlang A accepts besides 0.
 _MIN_ABANDONMENT = 1e-12
+# Up to this load servers_for_blocking walks the Erlang B recursion instead of searching.
+_RECURSION_LOAD = 200.0
 
 
 # ----------------------------------------------------------------------------------------
@@ -903,6 +905,14 @@ def servers_for_blocking(load, target):
         a_, log_eps_ = float(a), math.log(float(eps))
         if a_ == 0:
             return 0
+        if a_ <= _RECURSION_LOAD:
+            # Small loads: walking the exact recursion 1/B(n) = 1 + (n/a)/B(n-1) upwards takes
+            # ~a steps and beats a search on the closed form.
+            inverse_b, servers, inverse_target = 1.0, 0, 1.0 / float(eps)
+            while inverse_b < inverse_target:
+                servers += 1
+                inverse_b = 1.0 + inverse_b * servers / a_
+            return servers
         return _least_whole_scalar(
             lambda n: _log_erlang_b_scalar(float(n), a_) <= log_eps_,
             max(math.floor(a_ * (1.0 - float(eps))) - 1, 0),
