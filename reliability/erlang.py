@@ -447,7 +447,8 @@ def _lower_gamma_cf(y: np.ndarray, x: np.ndarray, max_iterations: int = 500) -> 
         delta = ca * da
         d[idx], c[idx] = da, ca
         f[idx] *= delta
-        active[idx[np.abs(delta - 1.0) < 1e-16]] = False
+        # 1e-15, not 1e-16: converged steps jitter by a few ulps and must still count as done.
+        active[idx[np.abs(delta - 1.0) < 1e-15]] = False
         if not active.any():
             return y / f
     raise RuntimeError("continued fraction for the lower incomplete gamma function did not converge")
