@@ -280,7 +280,8 @@ class Clients:
         if self.backoff is not None and not isinstance(self.backoff, Backoff):
             raise ValueError(f"Clients.backoff must be None or a Backoff, got {self.backoff!r}")
         _number("Clients", "timeout", self.timeout, strict=True, allow_inf=True)
-        _number("Clients", "population", self.population, minimum=1.0)
+        # far above any real fleet; keeps the pooled token capacity (capacity x population) finite
+        _number("Clients", "population", self.population, minimum=1.0, maximum=1e15)
         object.__setattr__(self, "timeout", float(self.timeout))
         object.__setattr__(self, "population", float(self.population))
 
@@ -599,12 +600,16 @@ def _delay_kernel(backoff: Backoff | None, retry_index: int, time_step: float, e
 _NORMAL_VARIANCE = 25.0
 #: Arrays up to this size are drawn exactly in one call (the per-call overhead dominates).
 _SMALL_ARRAY = 64
+#: Largest Poisson mean drawn by the exact sampler.
+_EXACT_POISSON_MAX = 1e15
 
 
 def _poisson(rng: np.random.Generator, mean: np.ndarray) -> np.ndarray:
     """Poisson counts (float array): exact below ``_NORMAL_VARIANCE``, rounded normal above."""
     mean = np.asarray(mean, dtype=np.float64)
-    if mean.size <= _SMALL_ARRAY:
+    # numpy's exact sampler refuses means beyond ~1e18 ("lam value too large"); that far out the
+    # rounded normal is indistinguishable from the Poisson law (skewness 1/sqrt(mean) < 1e-7)
+    if mean.size <= _SMALL_ARRAY and not (mean > _EXACT_POISSON_MAX).any():
         return rng.poisson(mean).astype(np.float64)   # a few draws: exact is cheapest
     out = np.maximum(np.rint(mean + np.sqrt(mean) * rng.standard_normal(mean.shape)), 0.0)
     small = (mean < _NORMAL_VARIANCE) & (mean > 0.0)
@@ -615,14 +620,14 @@ def _poisson(rng: np.random.Generator, mean: np.ndarray) -> np.ndarray:
 
 def _binomial(rng: np.random.Generator, n: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Binomial counts (float array; ``n`` holds whole numbers): exact when the variance is small."""
-    if n.size <= _SMALL_ARRAY:
+    if n.size <= _SMALL_ARRAY and not (n > _EXACT_POISSON_MAX).any():   # int64 holds n exactly
         return rng.binomial(n.astype(np.int64), p).astype(np.float64)   # a few draws: exact is cheapest
     p = np.broadcast_to(np.asarray(p, dtype=np.float64), n.shape)
     mean = n * p
     variance = mean * (1.0 - p)
     out = np.clip(np.rint(mean + np.sqrt(variance) * rng.standard_normal(n.shape)), 0.0, n)
     # zero variance (n = 0, p = 0 or p = 1) is exact already
-    small = (variance < _NORMAL_VARIANCE) & (variance > 0.0)
+    small = (variance < _NORMAL_VARIANCE) & (variance > 0.0) & (n <= _EXACT_POISSON_MAX)
     if small.any():
         out[small] = rng.binomial(n[small].astype(np.int64), p[small])
     return out
@@ -791,6 +796,7 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
     provisioned = idx[None, :] < provisioned_count[:, None]
     admitted = np.ones((G, n_max), dtype=bool)
     open_ = np.ones((G, n_max), dtype=bool)
+    routed = provisioned & admitted
     n_routed = np.full(G, float(n0))
     n_open = n_routed
     if hc is not None:

@@ -91,6 +91,18 @@ def _number(name: str, value: Any, *, minimum: float = 0.0, strict: bool = True,
     return number(name, value, minimum=minimum, strict=strict, allow_inf=allow_inf)
 
 
+#: Smallest rate (arrival, service, abandonment) accepted: times are drawn as ``Exp(1) / rate``, and
+#: below this the simulated clock would overflow to inf (an overflow warning, then NaN estimates).
+MIN_RATE = 1e-250
+
+
+def _rate(name: str, value: Any) -> float:
+    rate = _number(name, value)
+    if rate < MIN_RATE:
+        raise ValueError(f"{name} must be >= {MIN_RATE:g} (smaller rates overflow the simulated clock), got {value!r}")
+    return rate
+
+
 def _level(value: Any) -> float:
     level = _number("level", value, minimum=0.0)
     if level >= 1.0:
@@ -424,8 +436,8 @@ def _simulate_family(model, servers, capacity, arrival_rate, service_rate, aband
 def _family_arguments(servers, arrival_rate, service_rate, customers, replications, warmup,
                       wait_times, level, seed):
     c = _whole("servers", servers, 1)
-    lam = _number("arrival_rate", arrival_rate)
-    mu = _number("service_rate", service_rate)
+    lam = _rate("arrival_rate", arrival_rate)
+    mu = _rate("service_rate", service_rate)
     n = _whole("customers", customers, 2)
     r = _whole("replications", replications, 2)
     w = n // 10 if warmup is None else _whole("warmup", warmup, 0)
@@ -528,7 +540,7 @@ def simulate_mmc_abandonment(servers, arrival_rate, service_rate, abandonment_ra
     """
     c, lam, mu, n, r, w, wt, level, seed = _family_arguments(
         servers, arrival_rate, service_rate, customers, replications, warmup, wait_times, level, seed)
-    theta = _number("abandonment_rate", abandonment_rate)
+    theta = _rate("abandonment_rate", abandonment_rate)
     return _simulate_family("M/M/c+M", c, None, lam, mu, theta, n, r, w, wt, level, seed)
 
 
@@ -594,7 +606,7 @@ def simulate_engset(servers, sources, source_load, *, transitions=100_000, repli
     """
     c = _whole("servers", servers, 1)
     n_sources = _whole("sources", sources, 1)
-    gamma = _number("source_load", source_load)
+    gamma = _rate("source_load", source_load)
     n = _whole("transitions", transitions, 2)
     r = _whole("replications", replications, 2)
     w = n // 10 if warmup is None else _whole("warmup", warmup, 0)
@@ -1086,6 +1098,11 @@ def _run_retrying(*, servers: Schedule, service_rate, base, backlog, timeout, qu
     return {k: np.frombuffer(v, dtype=np.float64) if len(v) else np.zeros(0) for k, v in rec.items()}
 
 
+def _count_text(value: float) -> str:
+    # whole-number text while it stays readable; a 300-digit integer is not
+    return f"{value:,.0f}" if value < 1e15 else f"{value:.3g}"
+
+
 def simulate_retrying_queue(servers, service_rate, arrival_rate, *, timeout, policy=None, backoff=None,
                             horizon=600.0, interval=1.0, queue_limit=None, initial_backlog=0,
                             setup_time=0.0, new_connection_fraction=0.0, retry_new_connection=True,
@@ -1115,8 +1132,9 @@ def simulate_retrying_queue(servers, service_rate, arrival_rate, *, timeout, pol
     policy : retry policy, optional
         An object from :mod:`reliability.retry` (``FixedRetries``, ``RetryBudget``,
         ``TokenBucket``, ``AdaptiveThrottle``); ``None`` means no retries. The simulation
-        calls ``admit`` before every attempt, ``record`` with each attempt's outcome, and
-        ``may_retry`` after each failed attempt (a throttled attempt is a failed one).
+        calls ``admit`` before every attempt (except the ``initial_backlog``, sent before time
+        0), ``record`` with each sent attempt's outcome, and ``may_retry`` after each failed
+        attempt that has attempts left (a throttled attempt is a failed one).
     backoff : Backoff, optional
         Delay before each retry (``Backoff.delay``); ``None`` retries at once.
     horizon, interval : float
@@ -1161,7 +1179,7 @@ def simulate_retrying_queue(servers, service_rate, arrival_rate, *, timeout, pol
     True
     """
     cap = _as_servers(servers)
-    mu = _number("service_rate", service_rate)
+    mu = _rate("service_rate", service_rate)
     rate = _as_rate("arrival_rate", arrival_rate)
     timeout = _number("timeout", timeout, allow_inf=True)
     horizon = _number("horizon", horizon)
@@ -1211,7 +1229,7 @@ def simulate_retrying_queue(servers, service_rate, arrival_rate, *, timeout, pol
     worst = (expected + 6.0 * math.sqrt(expected) + backlog_n) * attempts_per_request
     if worst > attempt_limit:
         raise ValueError(
-            f"the run could make up to {worst:,.0f} attempts ({expected:,.0f} expected requests x "
+            f"the run could make up to {_count_text(worst)} attempts ({_count_text(expected)} expected requests x "
             f"{attempts_per_request} attempts), more than attempt_limit={attempt_limit:,}; shorten the "
             f"horizon or raise attempt_limit"
         )

@@ -189,16 +189,38 @@ def test_matches_the_simulator_in_steady_state_and_through_a_short_surge():
                            clients=Clients(policy=policy, backoff=backoff, timeout=30.0),
                            trigger=Trigger(request_multiple=1.6, start=start, rollback_start=stop), horizon=horizon,
                            time_step=1.0, seed=11)
+    # Relative tolerances of about 4 standard deviations of (model run - mean of 3 simulated runs):
+    # the steady and after windows hold ~75k attempts with ~0.6 % failing (sd ~6 % relative), the
+    # surge window ~50k attempts with ~62 % failing (sd ~0.8 %). Measured: steady 0.0061 (model) vs
+    # 0.0062 (6 simulated seeds), surge 0.623 vs 0.625, after 0.0055 vs 0.0055. An absolute 0.01
+    # would let a model with no failures at all pass the steady window.
     for name, (a, b) in windows.items():
         model = failure_share(window(tl, a, b))
         sim = np.array(sim_shares[name])
-        spread = max(sim.std(ddof=1), 0.002)
-        assert abs(model - sim.mean()) < 4 * spread + 0.01, (name, model, sim)
+        assert model == pytest.approx(sim.mean(), rel=0.04 if name == "surge" else 0.25), (name, model, sim)
     surge = np.mean(sim_shares["surge"])
     assert surge > 0.05 and surge > 5 * np.mean(sim_shares["steady"])   # the surge did bite
 
 
 # --- time step ----------------------------------------------------------------------------------------------
+
+def test_sharded_routing_without_ejection_is_the_balanced_model():
+    # with no health check, connection limit or autoscaler every shard keeps serving its even share:
+    # the same blocking, the same random draws, the same series (this configuration used to crash)
+    kwargs = dict(servers=4, slots=25.0, rate=4000.0, policy=FixedRetries(2), horizon=300.0, seed=3,
+                  trigger=Trigger(new_connection_multiple=10.0, rollback_start=120.0))
+    sharded, balanced = run(routing="sharded", **kwargs), run(**kwargs)
+    pd.testing.assert_frame_equal(sharded.series, balanced.series)
+    assert sharded.series.failures.sum() > 0
+    assert (sharded.series.user_failure_probability > 0).any()
+
+
+def test_huge_rates_stay_finite():
+    # beyond numpy's exact Poisson sampler (means > ~1e18): normal approximation, no error, no NaN
+    tl = run(servers=2, slots=30.0, rate=1e19, horizon=10.0)
+    assert np.isfinite(tl.series.select_dtypes("number").to_numpy()).all()
+    assert failure_share(tl.series) == pytest.approx(1.0, abs=1e-6)
+
 
 def test_time_step_too_coarse_for_the_rates_is_refused():
     with pytest.raises(ValueError, match="too coarse for the health checks"):
@@ -345,6 +367,7 @@ def test_recovery_time_and_alternation_runs():
     (lambda: Trigger(start=100.0, rollback_start=50.0), "rollback_start must be >= start"),
     (lambda: Clients(policy="3 retries"), "Clients.policy must be"),
     (lambda: Clients(timeout=0.0), "timeout must be > 0"),
+    (lambda: Clients(population=1e308), "population must be <= 1e\\+15"),
     (lambda: HealthCheck(unhealthy_threshold=0), "unhealthy_threshold must be a whole number >= 1"),
     (lambda: ConnectionLimit(low_water=1.0), "low_water must be < 1"),
     (lambda: Autoscaler(target_utilisation=1.5), "target_utilisation must be <= 1"),

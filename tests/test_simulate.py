@@ -472,6 +472,66 @@ def test_decorrelated_backoff_and_several_clients_run():
     assert s.window(1200.0).failure_fraction < 0.1
 
 
+class SpyLimiter:
+    """Logs every call the simulation makes; throttles 10 % of attempts with the simulation's rng."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def admit(self, now, rng):
+        self.log.append(("admit", now))
+        return bool(rng.random() >= 0.1)
+
+    def may_retry(self, now, retries_so_far, timed_out):
+        self.log.append(("may_retry", now, retries_so_far, timed_out))
+        return True
+
+    def record(self, now, success, retries_so_far=0, retry_timed_out=False):
+        self.log.append(("record", now, success, retries_so_far, retry_timed_out))
+
+
+class SpyPolicy:
+    max_attempts = 3
+
+    def __init__(self):
+        self.log = []
+
+    def limiter(self):
+        return SpyLimiter(self.log)
+
+
+def test_policies_are_driven_as_the_retry_module_documents():
+    """The call protocol of reliability.retry's module docstring, checked call by call."""
+    spy = SpyPolicy()
+    s = simulate_retrying_queue(5, 1.0, 4.5, timeout=2.0, queue_limit=3, policy=spy,
+                                backoff=Backoff(0.1, 1.0, "full"), horizon=300.0, interval=10.0, seed=1)
+    total = s.summary
+    assert total.timeouts > 0 and total.blocked > 0 and total.throttled > 0 and total.retries > 0
+    calls = {kind: [c for c in spy.log if c[0] == kind] for kind in ("admit", "may_retry", "record")}
+    # 1. admit before every attempt, first attempts and retries alike
+    assert len(calls["admit"]) == total.attempts + total.throttled
+    # 3. record once per attempt sent, with its outcome (throttled attempts are not sent)
+    assert sum(c[2] for c in calls["record"]) == total.successes
+    assert sum(not c[2] for c in calls["record"]) == total.timeouts + total.blocked
+    assert {c[3] for c in calls["record"]} == {0, 1, 2}                     # retries made, this one counted
+    assert not any(c[4] for c in calls["record"] if c[3] == 0)            # a first attempt caused by nothing
+    # 2. may_retry after each failed attempt that still has an attempt left (every failure is
+    # retried here, so the failures of last attempts are exactly the requests given up)
+    assert len(calls["may_retry"]) + total.failed_requests == total.timeouts + total.blocked + total.throttled
+    assert {c[2] for c in calls["may_retry"]} == {0, 1}
+    timed_out = sum(c[3] for c in calls["may_retry"])
+    assert 0 < timed_out <= total.timeouts
+    assert 0 < len(calls["may_retry"]) - timed_out <= total.blocked + total.throttled
+    # a retry's record says whether the failure that caused it was a timeout
+    for k in (1, 2):
+        caused_by_timeout = sum(1 for c in calls["record"] if c[3] == k and c[4])
+        granted_after_timeout = sum(1 for c in calls["may_retry"] if c[2] == k - 1 and c[3])
+        assert 0 < caused_by_timeout <= granted_after_timeout
+    # limiters see time move forward only (their sliding windows rely on it)
+    times = [c[1] for c in spy.log]
+    assert times == sorted(times)
+
+
 def test_series_accounting():
     s = surge_run(FixedRetries(3))
     series = s.series
@@ -585,6 +645,11 @@ def test_schedule_rejects_bad_input(times, values, match):
     (lambda: simulate_mmc(2, 1.0, 1.0, wait_times=(-1.0,)), "wait_times\\[0\\]"),
     (lambda: simulate_mmc(2, 1.0, 1.0, seed=-3), "seed"),
     (lambda: simulate_mmc_abandonment(2, 1.0, 1.0, 0.0), "abandonment_rate"),
+    # rates so small that Exp(1) / rate overflows the clock: refused, not an overflow warning
+    (lambda: simulate_mmcc(2, 1.0, 1e-308), "service_rate must be >= 1e-250"),
+    (lambda: simulate_mmc(2, 1e-300, 1.0), "arrival_rate must be >= 1e-250"),
+    (lambda: simulate_mmc_abandonment(2, 1.0, 1.0, 1e-320), "abandonment_rate must be >= 1e-250"),
+    (lambda: simulate_engset(2, 5, 1e-300), "source_load must be >= 1e-250"),
     (lambda: simulate_mmck(3, 2, 1.0, 1.0), "capacity must be >= servers"),
     (lambda: simulate_mmc(2, 1.0, 1.0, customers=10**9, replications=100), "exceeds the limit"),
     (lambda: simulate_mmcc(10**6, 1.0, 1.0, replications=100), "state"),
@@ -603,6 +668,7 @@ def test_family_rejects_bad_input(call, match):
     (dict(servers=0), "servers"),
     (dict(servers=Schedule.steps((0.0, 2.5))), "whole numbers"),
     (dict(service_rate=0.0), "service_rate"),
+    (dict(service_rate=1e-308), "service_rate must be >= 1e-250"),
     (dict(arrival_rate=-1.0), "arrival_rate"),
     (dict(arrival_rate="fast"), "arrival_rate"),
     (dict(timeout=0.0), "timeout"),
