@@ -238,8 +238,10 @@ class Figure:
 
     def published_text(self) -> str:
         if self.numeric:
-            prefix = {"about": "about ", "at_most": "at most ", "at_least": "at least ", "range": "about ",
-                      "exact": ""}[self.qualifier]
+            if self.range is not None:
+                # a range stands for wording such as "minute to minute": show it, not its nominal point
+                return f"{self.range[0]:g} to {self.range[1]:g} {self.unit}"
+            prefix = {"about": "about ", "at_most": "at most ", "at_least": "at least ", "exact": ""}[self.qualifier]
             return f"{prefix}{float(self.value):g} {self.unit}"
         return str(self.value)
 
@@ -354,6 +356,12 @@ class _Reader:
                 self.fail(f"{path}.{key}[{i}]", f"unknown {what} {item!r} (known: {', '.join(known) or 'none'})")
         return tuple(value)
 
+    def known_keys(self, mapping, path, allowed):
+        """Reject a misspelt or unknown field instead of silently ignoring it."""
+        for key in mapping:
+            if key not in allowed:
+                self.fail(f"{path}.{key}", f"is not a field here (fields: {', '.join(allowed)})")
+
     def unique_ids(self, items, path):
         ids = []
         for i, item in enumerate(items):
@@ -380,7 +388,12 @@ def _parse_time(reader: _Reader, value, path) -> _dt.datetime:
     return stamp
 
 
-def _parse_figure(reader: _Reader, raw, path, sources, services, zone) -> Figure:
+_FIGURE_FIELDS = ("id", "statement", "value", "unit", "qualifier", "tolerance", "range", "tolerance_unit",
+                  "confidence", "sources", "services", "role", "model", "note")
+
+
+def _parse_figure(reader: _Reader, raw, path, sources, services, zone, service_infrastructure=None) -> Figure:
+    reader.known_keys(raw, path, _FIGURE_FIELDS)
     fid = reader.text(raw, "id", path)
     statement = reader.text(raw, "statement", path)
     unit = reader.get(raw, "unit", path)
@@ -412,12 +425,17 @@ def _parse_figure(reader: _Reader, raw, path, sources, services, zone) -> Figure
             reader.fail(f"{path}.range", "is required with qualifier 'range'")
         if tolerance is None and value_range is None:
             reader.fail(f"{path}.tolerance", "is required for a numeric figure (or give a range)")
+        if tolerance is not None and value_range is not None:
+            reader.fail(f"{path}.tolerance", "must not be given with a range: the range replaces the tolerance")
         if tolerance is not None:
             tolerance = reader.number(tolerance, f"{path}.tolerance", minimum=0.0)
         if tolerance_unit is not None:
             reader.fail(f"{path}.tolerance_unit", f"is only for timestamps; the tolerance is in {unit!r}")
         if unit == "fraction" and not 0.0 <= value <= 1.0:
             reader.fail(f"{path}.value", f"a fraction must be in [0, 1], got {value!r}")
+    elif qualifier == "range" or value_range is not None:
+        reader.fail(f"{path}.range" if value_range is not None else f"{path}.qualifier",
+                    f"a range needs a numeric figure, got unit {unit!r}")
     elif unit == "timestamp":
         stamp = _parse_time(reader, value, f"{path}.value")
         if zone is not None and stamp.utcoffset() != stamp.astimezone(zone).utcoffset():
@@ -490,6 +508,11 @@ def _parse_figure(reader: _Reader, raw, path, sources, services, zone) -> Figure
             reader.fail(f"{path}.model.end_seconds", "must be after start_seconds")
         if not figure_services:
             reader.fail(f"{path}.services", "is required when a figure has a model quantity")
+        if service_infrastructure is not None:
+            infras = sorted({service_infrastructure[s] for s in figure_services})
+            if len(infras) != 1:
+                reader.fail(f"{path}.services", f"a modelled figure must concern services of one infrastructure, "
+                            f"got {list(figure_services)} on {', '.join(infras)}")
     return Figure(id=fid, statement=statement, value=value, unit=unit, qualifier=qualifier, confidence=confidence,
                   sources=figure_sources, role=role, tolerance=tolerance, tolerance_unit=tolerance_unit,
                   range=value_range, services=figure_services, model=model, note=note)
@@ -534,6 +557,7 @@ def parse_incident(document: Any, origin: str = "<incident>") -> Incident:
     sources = []
     for i, raw in enumerate(raw_sources):
         path = f"sources[{i}]"
+        reader.known_keys(raw, path, ("id", "title", "publisher", "kind", "reference", "url", "note"))
         url = raw.get("url")
         if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
             reader.fail(f"{path}.url", f"must be an http(s) URL, got {url!r}")
@@ -549,6 +573,7 @@ def parse_incident(document: Any, origin: str = "<incident>") -> Incident:
     infrastructures = {}
     for i, raw in enumerate(raw_infras):
         path = f"infrastructures[{i}]"
+        reader.known_keys(raw, path, ("id", "name", "autoscaled", "description"))
         autoscaled = reader.get(raw, "autoscaled", path)
         if not isinstance(autoscaled, bool):
             reader.fail(f"{path}.autoscaled", f"must be true or false, got {autoscaled!r}")
@@ -562,21 +587,26 @@ def parse_incident(document: Any, origin: str = "<incident>") -> Incident:
     services = {}
     for i, raw in enumerate(raw_services):
         path = f"services[{i}]"
+        reader.known_keys(raw, path, ("id", "name", "infrastructure", "note"))
         infra = reader.get(raw, "infrastructure", path)
         if infra not in infrastructures:
             reader.fail(f"{path}.infrastructure", f"unknown infrastructure {infra!r} (known: {', '.join(infra_ids)})")
-        services[service_ids[i]] = {"name": reader.text(raw, "name", path), "infrastructure": infra}
+        services[service_ids[i]] = {"name": reader.text(raw, "name", path), "infrastructure": infra,
+                                    "note": reader.text(raw, "note", path, required=False, default="") or ""}
 
     raw_figures = reader.get(doc, "figures", "")
     if not isinstance(raw_figures, list) or not raw_figures:
         reader.fail("figures", "must be a non-empty list")
     reader.unique_ids(raw_figures, "figures")
-    figures = tuple(_parse_figure(reader, raw, f"figures[{i}]", source_ids, service_ids, zone)
+    service_infrastructure = {sid: spec["infrastructure"] for sid, spec in services.items()}
+    figures = tuple(_parse_figure(reader, raw, f"figures[{i}]", source_ids, service_ids, zone, service_infrastructure)
                     for i, raw in enumerate(raw_figures))
     raw_unknowns = doc.get("unknowns") or []
     if not isinstance(raw_unknowns, list):
         reader.fail("unknowns", f"must be a list, got {raw_unknowns!r}")
     unknown_ids = reader.unique_ids(raw_unknowns, "unknowns")
+    for i, raw in enumerate(raw_unknowns):
+        reader.known_keys(raw, f"unknowns[{i}]", ("id", "description", "unit", "note"))
     unknowns = tuple(Unknown(id=unknown_ids[i], description=reader.text(raw, "description", f"unknowns[{i}]"),
                              unit=reader.text(raw, "unit", f"unknowns[{i}]"),
                              note=reader.text(raw, "note", f"unknowns[{i}]", required=False, default="") or "")

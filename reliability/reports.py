@@ -390,6 +390,9 @@ def read_parameter_file(path: str | os.PathLike) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ParameterError(f"parameter file not found: {str(path)!r}") from None
+    except (OSError, UnicodeDecodeError) as exc:  # a folder, no permission, not UTF-8 text
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ParameterError(f"parameter file {str(path)!r} cannot be read: {reason}") from None
     except yaml.YAMLError as exc:
         raise ParameterError(f"parameter file {str(path)!r} is not valid YAML: {exc}") from None
     if data is None:
@@ -931,6 +934,17 @@ def _json_safe(value):
     return value
 
 
+def _writable_folder(output_dir: Path) -> None:
+    """Create ``output_dir`` and make sure files can be written there, before any notebook runs."""
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_dir):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ParameterError(f"output folder {str(output_dir)!r} cannot be written: {reason}") from None
+
+
 def build_reports(
     notebooks: Iterable[str | os.PathLike],
     output_dir: str | os.PathLike,
@@ -977,7 +991,8 @@ def build_reports(
     Raises
     ------
     ParameterError
-        Before running anything, if the parameters do not fit the notebooks.
+        Before running anything, if the parameters do not fit the notebooks or the
+        output folder cannot be created or written.
     """
     if log is None:
         def log(line: str) -> None:
@@ -1002,7 +1017,7 @@ def build_reports(
             f"no notebook has a parameter named {', '.join(repr(k) for k in unused)}"
         )
 
-    output_dir.mkdir(parents=True, exist_ok=True)
+    _writable_folder(output_dir)
     mismatch = python_kernel_mismatch()
     if mismatch:
         log(f"note: {mismatch}")

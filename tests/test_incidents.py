@@ -5,6 +5,7 @@ targets), and the counterfactual sizing against the retry equilibria of reliabil
 import copy
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,6 +29,8 @@ from reliability.incidents import (
 from reliability.retry import FixedRetries, RetryingConnectionPool
 
 PROTON = "proton-2025-01-09"
+# The project's shared source notes (outside the repository; the copy check is skipped without them).
+ROOT_SOURCES = Path(__file__).resolve().parents[2] / "shared" / "sources"
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +127,9 @@ def _figure_index(document, figure_id):
     (lambda d: _mutate(d, ["services", 0, "infrastructure"], "mainframe"), r"services\[0\].infrastructure: unknown"),
     (lambda d: _mutate(d, ["sources", 1, "id"], "status-statement"), r"sources\[1\].id: duplicate id"),
     (lambda d: _mutate(d, ["sources", 0, "url"], "ftp://x"), r"sources\[0\].url: must be an http"),
+    (lambda d: _mutate(d, ["sources", 0, "publsher"], "x"), r"sources\[0\].publsher: is not a field here"),
+    (lambda d: _mutate(d, ["services", 0, "infra"], "legacy"), r"services\[0\].infra: is not a field here"),
+    (lambda d: _mutate(d, ["unknowns", 0, "units"], "x"), r"unknowns\[0\].units: is not a field here"),
 ])
 def test_malformed_top_level_is_rejected_with_field_and_reason(document, change, message):
     with pytest.raises(IncidentFileError, match=message):
@@ -151,11 +157,62 @@ def test_malformed_top_level_is_rejected_with_field_and_reason(document, change,
     ("start", "tolerance_unit", "fortnight", "tolerance_unit: must be one of s, min, h"),
     ("trigger", "tolerance", 3, "tolerance: a text figure has no tolerance"),
     ("date", "value", "9 Jan", "value: must be a date"),
+    ("failed_requests", "tolerence", 0.1, "tolerence: is not a field here"),
+    ("flapping", "tolerance", 1, "tolerance: must not be given with a range"),
+    ("start", "qualifier", "range", "qualifier: a range needs a numeric figure"),
+    ("failed_requests", "services", ["mail", "vpn"], "services: a modelled figure must concern services of one "
+     "infrastructure"),
 ])
 def test_malformed_figure_is_rejected_with_field_and_reason(document, figure_id, key, value, message):
     i = _figure_index(document, figure_id)
     with pytest.raises(IncidentFileError, match=rf"test.yaml: figures\[{i}\]\.{message}"):
         parse_incident(_mutate(document, ["figures", i, key], value), "test.yaml")
+
+
+def test_proton_figures_match_the_shared_source_notes(incident):
+    """Every published figure, pinned to ../shared/sources/proton-2025-01-09-facts.md.
+
+    value, unit, qualifier, confidence and sources as the notes give them; the bounds are the
+    project's documented reading of the wording (see each figure's note).
+    """
+    expected = {
+        # figure: (value, unit, qualifier, confidence, sources, bounds or None)
+        "date": ("2025-01-09", "date", "exact", "press", ("em360tech", "security-nl"), None),
+        "start": ("2025-01-09T15:00:00+00:00", "timestamp", "about", "official", ("status-statement",), None),
+        "first_status_post": ("2025-01-09T15:10:00+00:00", "timestamp", "about", "press", ("macg",), None),
+        "failed_requests": (0.5, "fraction", "about", "official", ("status-statement",), (0.4, 0.6)),
+        "flapping": (2, "min", "range", "official", ("status-statement",), (0.5, 5.0)),
+        "full_service": (2, "h", "about", "official", ("status-statement",), (1.5, 2.5)),
+        "second_hour_improved": (0.5, "ratio", "at_most", "official", ("status-statement",), (-math.inf, 0.5)),
+        # "about one more hour (about 19:00 to 19:30 Zurich)": 3 to 3.5 h after 16:00, widened a quarter hour
+        "fully_resolved": (3.25, "h", "range", "official", ("status-statement", "security-nl"), (2.75, 3.75)),
+        # "by about 16:15 Zurich", confidence "likely" in the notes
+        "autoscaled_recovered": (15, "min", "at_most", "likely", ("status-statement", "press-quote"), (-math.inf, 20.0)),
+    }
+    for fid, (value, unit, qualifier, confidence, sources, bounds) in expected.items():
+        f = incident.figure(fid)
+        got = f.value.astimezone(incidents._dt.timezone.utc).isoformat() if unit == "timestamp" else (
+            f.value.isoformat() if unit == "date" else f.value)
+        assert (got, f.unit, f.qualifier, f.confidence, f.sources) == (value, unit, qualifier, confidence, sources), fid
+        if bounds is not None:
+            assert f.bounds() == pytest.approx(bounds), fid
+    # the text figures are official, from the statement; nothing else is figured
+    assert {f.id for f in incident.figures} == set(expected) | {"trigger", "split_infrastructure", "rollback_fix"}
+    for fid in ("trigger", "split_infrastructure", "rollback_fix"):
+        assert incident.figure(fid).confidence == "official" and incident.figure(fid).sources == ("status-statement",)
+    # a range is shown as the range, not as an invented point
+    assert incident.figure("flapping").published_text() == "0.5 to 5 min"
+    # Calendar's platform was not published: the file must say it is an assumption
+    assert "assumption" in incident.services["calendar"]["note"]
+    # the statement's wording is not copied into the file's prose
+    statement = (ROOT_SOURCES / "proton-2025-01-09-status-statement.txt")
+    if statement.exists():
+        words = statement.read_text(encoding="utf-8").split()
+        phrases = {" ".join(words[i:i + 8]).lower() for i in range(len(words) - 7)}
+        prose = " ".join([incident.summary, *(f.statement for f in incident.figures),
+                          *(f.note for f in incident.figures)]).lower()
+        prose = " ".join(prose.split())
+        assert not [p for p in phrases if p in prose]
 
 
 def test_invalid_yaml_names_the_file(tmp_path):

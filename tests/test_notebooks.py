@@ -140,3 +140,9 @@ def test_runs_with_smoke_parameters_and_records_results(path, tmp_path):
     assert run.ok, f"{path.name} failed: {run.describe_failure()} (executed copy: {tmp_path / path.name})"
     assert run.results, "the notebook recorded no results (call reliability.reports.record)"
     assert json.loads(json.dumps(run.results)) == run.results
+    # The answer comes last, computed: the final cell shows markdown that states it.
+    last = run.executed.cells[-1]
+    shown = [o.get("data", {}).get("text/markdown", "") for o in last.get("outputs", [])]
+    text = last.source if last.cell_type == "markdown" else "\n".join(shown)
+    assert "Answer" in text, f"the last cell of {path.name} does not state the answer"
+    assert not [o for c in run.executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]

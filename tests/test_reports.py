@@ -288,6 +288,31 @@ def test_read_parameter_file_rejects_non_mappings(tmp_path):
         reports.read_parameter_file(tmp_path / "missing.yaml")
 
 
+def test_unreadable_parameter_file_is_a_usage_error(notebooks_dir, tmp_path):
+    (tmp_path / "folder.yaml").mkdir()
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00 not text")
+    for path in (tmp_path / "folder.yaml", binary):
+        with pytest.raises(reports.ParameterError, match="cannot be read"):
+            reports.read_parameter_file(path)
+    code, _, err = _run_cli(["report", "--notebooks", notebooks_dir, "--output", tmp_path / "r",
+                             "--only", "good", "-f", tmp_path / "folder.yaml"])
+    assert code == 2
+    assert f"error: parameter file '{tmp_path / 'folder.yaml'}' cannot be read" in err
+
+
+def test_output_folder_that_cannot_be_written_is_a_usage_error(notebooks_dir, tmp_path):
+    # A file where the folder should be fails for every user, root included (unlike permissions).
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a folder")
+    for output in (blocker, blocker / "reports"):
+        code, _, err = _run_cli(["report", "--notebooks", notebooks_dir, "--output", output, "--only", "good"])
+        assert code == 2, err
+        assert f"error: output folder '{output}' cannot be written" in err
+        assert "running" not in err  # refused before any notebook ran
+    assert blocker.read_text() == "not a folder"
+
+
 def test_validate_results_converts_numpy_scalars():
     clean = reports.validate_results(
         {"servers": np.int64(12), "utilisation": np.float32(0.5), "ok": np.bool_(True), "verdict": "fine"}
