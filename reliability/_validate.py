@@ -30,6 +30,9 @@ def as_array(
     integer: bool = False,
 ) -> np.ndarray:
     """Return ``value`` as a float64 array after checking it; raise ``ValueError`` naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, np.ndarray) and value.dtype == bool):
+        # True is 1 to numpy, but a probability or a count given as a bool is a caller's mistake.
+        raise ValueError(f"{name} must be a number or an array of numbers, got {value!r}")
     if isinstance(value, (float, int, np.floating, np.integer)) and not isinstance(value, (bool, np.bool_)):
         # Plain numbers skip numpy's per-call overhead: scalar calls are common in notebooks.
         number = float(value)

@@ -606,6 +606,10 @@ def _polish(model, policy, c, a, n, k, low, high):
     low, high = low.astype(float).copy(), high.astype(float).copy()
     g_low = _gap(model, policy, c, a, n, k, low)
     g_high = _gap(model, policy, c, a, n, k, high)
+    # an end that is already a root (p = 0 when the map is exactly 0 there): bisecting towards it
+    # would never meet the relative width and would stop at 2^-200 of the cell instead
+    exact = np.abs(g_low) <= _RESIDUAL * np.maximum(low, 1e-300)
+    high[exact] = low[exact]
     kept = np.zeros(low.shape, dtype=int)  # signed run length: > 0 low end moved, < 0 high end moved
     for _ in range(_POLISH_STEPS):
         open_ = (high - low) > _ROOT_PRECISION * np.maximum(high, 1e-300)
@@ -1737,7 +1741,11 @@ def headroom_for_failure(observed, surge, base_load, *, capacity=None, retry_pol
     else:
         servers_low = _least_servers(side, lambda c: side.healthy_at_most(c, k_low, high), lower, upper, whole)
     # most servers whose worst state still fails at least `low` under the largest surge
-    first_below = _servers_needed(side, k_high, low, whole, limit)
+    try:
+        first_below = _servers_needed(side, k_high, low, whole, limit)
+    except ValueError as error:  # it speaks of a target: here that is the observed fraction
+        raise ValueError(f"observed (low end {low:g}) under surge {k_high:g}: no capacity up to max_servers "
+                         f"fails less than that, so none can be ruled out ({error})") from None
     servers_high = first_below - 1.0 if whole else first_below
     consistent = servers_high >= servers_low
     return HeadroomRange(

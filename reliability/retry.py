@@ -596,9 +596,11 @@ class Backoff:
     def _ceiling(self, retry_index):
         """``min(cap, base * 2^(i-1))`` without overflow for any index."""
         i = as_array("retry_index", retry_index, minimum=1.0, integer=True)
-        # beyond this exponent the cap binds; clamping keeps exp2 finite
-        doublings = math.ceil(math.log2(self.cap / self.base)) + 1
-        return np.minimum(self.cap, self.base * np.exp2(np.minimum(i - 1.0, doublings)))
+        # beyond this exponent the cap binds; clamping keeps base * 2^k finite (ldexp: no 2^k overflow)
+        doublings = math.ceil(math.log2(self.cap) - math.log2(self.base)) + 1  # cap / base may overflow
+        exponent = np.minimum(i - 1.0, doublings).astype(np.int64)
+        with np.errstate(over="ignore"):  # only for cap within a factor 4 of the largest float: min() takes cap
+            return np.minimum(self.cap, np.ldexp(self.base, exponent))
 
     def mean(self, retry_index):
         """Mean delay before retry ``retry_index`` (none, full and equal jitter)."""
@@ -635,9 +637,9 @@ class Backoff:
         For decorrelated jitter each sample runs its own chain of ``retry_index`` delays from
         ``previous = base``.
         """
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
+            raise ValueError(f"size must be a whole number >= 0, got {size!r}")
         size = int(size)
-        if size < 0:
-            raise ValueError(f"size must be >= 0, got {size}")
         if rng is None:
             raise ValueError("rng must be a numpy Generator, got None")
         d = float(self._ceiling(retry_index))
@@ -948,6 +950,12 @@ class _RetryFixedPoint:
         It is the first local maximum of ``Psi`` (where the healthy branch folds over), found by
         root finding on the tangency condition; without a fold, the rate at which the healthy
         branch reaches saturation.
+
+        Both thresholds mark folds (map slope +1). Where the amplification falls with ``p`` (a
+        starving :class:`TokenBucket`) a state can also turn ``"oscillating"`` (slope below -1)
+        without a fold: e.g. ``TokenBucket.simple()`` on ``c = 10, mu = 1, timeout = 2``
+        oscillates from ``lambda0 ~ 9.54`` while this threshold is ``c mu = 10``. Check the
+        states of :meth:`equilibria` (or the verdicts of :func:`metastability_map`) for that.
         """
         maxima, _, end_value = self._psi_extrema()
         return maxima[0] if maxima else end_value
@@ -960,6 +968,9 @@ class _RetryFixedPoint:
         must be shed below this to leave a collapsed state. For a saturating queue with a fixed
         cap of ``r`` retries the collapsed state ``p = 1`` needs ``lambda0 (r + 1) >= c mu``, so
         the threshold is ``c mu / (r + 1)`` whenever no interior degraded state reaches lower.
+        Read off the folds of the equilibrium curve, so for a token bucket the second state that
+        appears there may be an ``"oscillating"`` one rather than a stable one (see
+        :meth:`onset_threshold`).
         """
         maxima, minima, end_value = self._psi_extrema()
         if not maxima:
@@ -1207,6 +1218,9 @@ class RetryingQueue(_RetryFixedPoint):
     def _delayed_fluid_collapses(self, lam0, multiple, duration, healthy, critical, delays, tables) -> bool:
         """Run the delayed fluid model through a surge of ``duration``; True if the backlog runs away."""
         backlog_grid, share_of_backlog, dt, sure = tables
+        cell = backlog_grid[1] - backlog_grid[0]
+        # integral of the share over the backlog, to average it over the backlogs one step passes through
+        integral = np.concatenate([[0.0], np.cumsum(0.5 * (share_of_backlog[1:] + share_of_backlog[:-1]) * cell)])
         c, mu = self.servers, self.service_rate
         generations = len(delays)  # retries 1..r
         lag = np.asarray(delays)
@@ -1225,17 +1239,28 @@ class RetryingQueue(_RetryFixedPoint):
         rows = np.arange(1, generations + 1)
         for i in range(history, history + steps):
             t = (i - history) * dt
-            rates[0, i] = lam0 * (multiple if t < duration else 1.0)
+            # mean request rate over [t, t + dt]: the step in which the surge ends gets its share, so
+            # the surge adds exactly (multiple - 1) lam0 duration requests, whatever its length against dt
+            surged = min(max((duration - t) / dt, 0.0), 1.0)
+            rates[0, i] = lam0 * (1.0 + (multiple - 1.0) * surged)
             if generations:
                 source = i - lag
                 rates[rows, i] = rates[rows - 1, source] * shares[source]
             arriving = rates[:, i].sum()
+            before = q
             if q >= c:
                 q = q + dt * (arriving - c * mu)
             else:  # implicit in the linear service term: stable for any step
                 q = (q + dt * arriving) / (1.0 + mu * dt)
             q = max(q, 0.0)
-            shares[i + 1] = np.interp(q, backlog_grid, share_of_backlog)
+            # the attempts sent in this step find backlogs from `before` to `q` (FCFS: each sees those
+            # ahead of it), so their retry share is the mean over that range -- not its value at the
+            # start, which would let a burst arriving within one step see the pre-burst queue
+            if abs(q - before) <= cell:
+                shares[i] = np.interp(0.5 * (before + q), backlog_grid, share_of_backlog)
+            else:
+                ends = np.interp([before, q], backlog_grid, integral)
+                shares[i] = (ends[1] - ends[0]) / (q - before)
             if q > sure:
                 return True
             if t > settle and q < near:
@@ -1252,7 +1277,9 @@ class RetryingQueue(_RetryFixedPoint):
         depends only on who is ahead of it), and its retry arrives ``timeout`` (plus the mean
         backoff of that retry, if ``backoff`` is given) later. Retries are tracked by generation,
         so the model is a delay differential equation, integrated with a step of
-        ``timeout / 40``; queue fluctuations are averaged out (that is the approximation). Its
+        ``timeout / 40`` (the attempts of one step see the mean ``p`` over the backlogs it passes
+        through, and a surge may end within a step, so surges shorter than a step, down to an
+        impulse, are resolved); queue fluctuations are averaged out (that is the approximation). Its
         rest points are those of the delay-free ODE ``dQ/dt = lambda0 A(p(Q)) - mu min(Q, c)``:
         the healthy backlog ``Q_h`` and, above it, the unstable ``Q_u`` beyond which the
         retry-inflated load exceeds ``c mu``. The smallest surge duration after which the
@@ -1274,8 +1301,9 @@ class RetryingQueue(_RetryFixedPoint):
         if isinstance(self.policy, AdaptiveThrottle):
             raise ValueError("policy must not be an AdaptiveThrottle for tipping_trigger "
                              f"(it rejects first attempts, which the fluid model does not follow), got {self.policy!r}")
-        if backoff is not None and not isinstance(backoff, Backoff):
-            raise ValueError(f"backoff must be a Backoff or None, got {backoff!r}")
+        if backoff is not None and (not isinstance(backoff, Backoff) or backoff.jitter == "decorrelated"):
+            raise ValueError("backoff must be None or a Backoff with jitter 'none', 'full' or 'equal' (the fluid "
+                             f"model delays each retry generation by its mean backoff), got {backoff!r}")
         healthy, critical, quasi = self._quasi_static_tipping(lam0, multiple)
 
         def result(duration):
@@ -1312,7 +1340,9 @@ class RetryingQueue(_RetryFixedPoint):
             low, high = high, 2.0 * high
         else:
             return result(math.inf)
-        while high - low > tolerance * high:
+        for _ in range(200):  # bisection to rtol; the cap only guards against a non-monotone case
+            if high - low <= tolerance * high:
+                break
             mid = 0.5 * (low + high)
             if collapses(mid):
                 high = mid
@@ -1389,16 +1419,27 @@ class RetryingConnectionPool(_RetryFixedPoint):
     def _retry_new_share(self) -> float:
         return 1.0 if self.retries_need_new_connection else self.new_connection_fraction
 
+    def _new_connections(self, amplification):
+        """New connections per request when it makes ``amplification`` attempts on average.
+
+        ``f + (A - 1) g`` for ``A >= 1``; below 1 (an adaptive throttle turning away first
+        attempts locally) only the share ``A`` of first attempts is sent: ``A f``.
+        """
+        a = np.asarray(amplification, dtype=np.float64)
+        return self.new_connection_fraction * np.minimum(a, 1.0) + np.maximum(a - 1.0, 0.0) * self._retry_new_share
+
     def mean_holding_time(self, amplification) -> float:
         """Mean slot holding time of an attempt when requests make ``amplification`` attempts."""
         a = np.asarray(amplification, dtype=np.float64)
-        new = self.new_connection_fraction + (a - 1.0) * self._retry_new_share
-        return 1.0 / self.service_rate + self.setup_time * new / a
+        # at A = 0 nothing is sent; the limit A -> 0 is the holding time of a first attempt
+        per_attempt = np.where(a >= 1.0, self._new_connections(a) / np.where(a > 0, a, 1.0),
+                               self.new_connection_fraction)
+        out = 1.0 / self.service_rate + self.setup_time * per_attempt
+        return float(out) if out.ndim == 0 else out
 
     def _load_per_request(self, amplification):
         a = np.asarray(amplification, dtype=np.float64)
-        new = self.new_connection_fraction + (a - 1.0) * self._retry_new_share
-        return a / self.service_rate + self.setup_time * new
+        return a / self.service_rate + self.setup_time * self._new_connections(a)
 
     def _failure(self, offered_load):
         return np.asarray(erlang_b(self.connections, np.asarray(offered_load, dtype=np.float64)), dtype=np.float64)
@@ -1409,6 +1450,9 @@ class RetryingConnectionPool(_RetryFixedPoint):
     def _amplification_of(self, arrival_rate: float, offered_load: float) -> float:
         g, f, s = self._retry_new_share, self.new_connection_fraction, self.setup_time
         per_request = offered_load / arrival_rate if arrival_rate > 0 else 0.0
+        first = 1.0 / self.service_rate + s * f  # load of a request that makes exactly one attempt
+        if per_request <= first:
+            return per_request / first
         return (per_request - s * (f - g)) / (1.0 / self.service_rate + s * g)
 
     def _arrival_rate_for(self, offered_load, amplification):
@@ -1468,7 +1512,9 @@ def metastability_map(servers, service_rate, timeout, load_shares, max_retries=(
         Columns ``max_retries, load_share, arrival_rate, equilibria, stable_equilibria, verdict``
         (``healthy``: one stable state, most attempts succeed; ``overloaded``: one stable state,
         most attempts fail; ``metastable``: a healthy and a failed stable state coexist;
-        ``collapsed``: only the saturated state; ``throttled``: only the throttled state),
+        ``collapsed``: only the saturated state; ``throttled``: only the throttled state;
+        ``oscillating``: no stable state, the service flaps (starving token bucket);
+        ``unstable``: no stable state at all, only at an exact tangency),
         ``healthy_failure_probability`` and ``healthy_goodput_share`` (NaN where no healthy
         state exists), and the analytic boundary for that cap: ``onset_share`` and
         ``recovery_share`` (thresholds divided by ``c mu``).

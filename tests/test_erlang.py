@@ -402,6 +402,8 @@ def test_erlang_a_bounds(servers, rho, theta):
         (lambda: erlang_b(2, float("inf")), "load"),
         (lambda: erlang_b([1, 2, -3], 2.0), "servers"),
         (lambda: erlang_c(2, "many"), "load"),
+        (lambda: erlang_b(True, 2.0), "servers"),
+        (lambda: erlang_b(np.array([True]), 2.0), "servers"),
         (lambda: erlang_a(2.5, 1.0, 1.0, 1.0), "servers"),
         (lambda: erlang_a(2, 1.0, 0.0, 1.0), "service_rate"),
         (lambda: erlang_a(2, 1.0, 1.0, -1.0), "abandonment_rate"),

@@ -209,6 +209,17 @@ def test_failure_probability_broadcasts_and_matches_side_state():
     assert failure_probability(10, 0.0, 3.0, retry_policy=3) == 0.0
 
 
+def test_a_map_that_is_exactly_zero_gives_exactly_zero():
+    # B(10, 1e-300) underflows to 0: p = 0 is the fixed point (it was reported as 3.1e-73, the
+    # width of 200 bisections of the first grid cell)
+    assert failure_probability(10, 1e-300, retry_policy=3) == 0.0
+    state = side_state(10, 1e-300, retry_policy=3)
+    assert state.failure == 0.0 and state.healthy_failure == 0.0
+    assert (failure_sweep(100.0, [0.0, 1.0], [0.0], retry_policy=3).failure == 0.0).all()  # no load at surge 0
+    # just above underflow the fixed point is B itself (A(p) = 1 to 300 digits)
+    assert failure_probability(10, 1e-30, retry_policy=3) == pytest.approx(float(mp_erlang_b(10, 1e-30)), rel=1e-9)
+
+
 # ----------------------------------------------------------------------------------------
 # Sizing
 # ----------------------------------------------------------------------------------------
@@ -235,6 +246,9 @@ def _brute_force_servers(kind, a, k, eps, policy, wait_time=0.0):
     ("erlang_b", 20.0, 2.5, 0.05, RetryBudget(0.1), 0.0),
     ("erlang_c", 8.0, 1.55, 0.05, FixedRetries(3), 0.5),   # the collapse decides: c > 4 x 12.4
     ("erlang_c", 8.0, 1.55, 0.05, FixedRetries(1), 0.5),
+    ("erlang_b", 20.0, 2.0, 0.01, TokenBucket.aws_standard(), 0.0),
+    ("erlang_c", 8.0, 1.55, 0.05, TokenBucket.simple(), 0.5),
+    ("erlang_c", 8.0, 1.55, 0.01, AdaptiveThrottle(2.0), 0.5),  # a throttled state at 0.5 must be sized away
 ])
 def test_sizing_with_retries_matches_brute_force(kind, a, k, eps, policy, wait_time):
     capacity = CapacityModel.erlang_c(wait_time) if kind == "erlang_c" else CapacityModel()
@@ -590,6 +604,8 @@ def test_autoscaling_and_inverse_inputs_are_checked():
         surge_for_failure(1.0, 100, 50.0)
     with pytest.raises(ValueError, match="surge"):
         headroom_for_failure(0.5, 0.8, 50.0)
+    with pytest.raises(ValueError, match="observed"):
+        headroom_for_failure(0.5, 1e6, 50.0)  # every capacity up to max_servers fails more than half
     with pytest.raises(ValueError, match="servers"):
         failure_probability(-1, 10.0)
     with pytest.raises(ValueError, match="servers"):
