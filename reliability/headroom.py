@@ -415,10 +415,31 @@ def parse_retry_policy(text):
     )
 
 
-def _policy(retry_policy):
+@dataclass(frozen=True)
+class _TimeoutRetries:
+    """A policy whose every retry follows a timeout: a request queue's failures are slow
+    answers the client gave up on, so policies that price timeouts apart (the AWS SDK's
+    bucket: 10 tokens, not 5) charge them as such, as ``retry.RetryingQueue`` does."""
+
+    policy: Any
+
+    def amplification(self, p_fail):
+        return self.policy.amplification(p_fail, timed_out=True)
+
+    def __repr__(self) -> str:
+        return repr(self.policy)
+
+
+def _policy(retry_policy, model: CapacityModel | None = None):
     policy = parse_retry_policy(retry_policy)
     if policy is not None and not callable(getattr(policy, "amplification", None)):
         raise ValueError(f"retry_policy must have an amplification(p_fail) method, got {policy!r}")
+    if policy is not None and model is not None and model.kind in ("erlang_c", "erlang_a"):
+        try:
+            policy.amplification(0.5, timed_out=True)
+        except TypeError:  # a user's policy that does not tell timeouts apart
+            return policy
+        return _TimeoutRetries(policy)
     return policy
 
 
@@ -1355,7 +1376,7 @@ def failure_probability(servers, base_load, surge=1.0, *, capacity=None, retry_p
     (0.783439, 0.783439)
     """
     model = _capacity(capacity)
-    policy = _policy(retry_policy)
+    policy = _policy(retry_policy, model)
     scalar = is_scalar(servers, base_load, surge)
     c, a, k = _side_inputs(servers, base_load, surge, model)
     c, a, k = np.broadcast_arrays(c, a, k)
@@ -1380,7 +1401,7 @@ def side_state(servers, base_load, surge=1.0, *, capacity=None, retry_policy=Non
     ('collapsed', True, True)
     """
     model = _capacity(capacity)
-    policy = _policy(retry_policy)
+    policy = _policy(retry_policy, model)
     c = float(as_array("servers", servers, minimum=0.0))
     a = float(as_array("base_load", base_load, minimum=0.0))
     k = _finite_number("surge", surge, minimum=0.0)
@@ -1400,7 +1421,7 @@ def split_failure(old_servers, new_servers, offered_load, new_share, surge=1.0, 
     True
     """
     model = _capacity(capacity)
-    policy = _policy(retry_policy)
+    policy = _policy(retry_policy, model)
     loads = split_loads(offered_load, new_share, model)
     k = _surge_value("surge", surge)
     k_old, k_new, k_pool = _side_surges(loads, k, surge_on, model)
@@ -1474,7 +1495,7 @@ def servers_needed(base_load, target, surge=1.0, *, capacity=None, retry_policy=
     115.0
     """
     model = _capacity(capacity)
-    policy = _policy(retry_policy)
+    policy = _policy(retry_policy, model)
     a = _finite_number("base_load", base_load, minimum=0.0)
     eps = _target(target)
     k = _surge_value("surge", surge)
@@ -1493,7 +1514,7 @@ def pooled_requirement(offered_load, target, surge=1.0, *, capacity=None, retry_
     170.0
     """
     model = _capacity(capacity)
-    policy = _policy(retry_policy)
+    policy = _policy(retry_policy, model)
     loads = split_loads(offered_load, 0.0, model)
     eps = _target(target)
     k = _surge_value("surge", surge)
@@ -1566,7 +1587,7 @@ def split_requirement(offered_load, new_share, target, surge=1.0, *, surge_on="b
     (170.0, 170.0, 324.0, 16.0)
     """
     model = _capacity(capacity)
-    policy = _policy(retry_policy)
+    policy = _policy(retry_policy, model)
     loads = split_loads(offered_load, new_share, model)
     if loads.offered_load <= 0:
         raise ValueError(f"offered_load must be > 0, got {offered_load!r}")
@@ -1621,7 +1642,7 @@ def migration_tax(offered_load, new_share, target, surge=1.0, *, surge_on="both"
 
 def _single_side(servers, base_load, capacity, retry_policy):
     model = _capacity(capacity)
-    policy = _policy(retry_policy)
+    policy = _policy(retry_policy, model)
     c = float(as_array("servers", servers, minimum=0.0))
     a = _finite_number("base_load", base_load, minimum=0.0)
     if a <= 0:
@@ -1721,7 +1742,7 @@ def headroom_for_failure(observed, surge, base_load, *, capacity=None, retry_pol
     (0.207, 0.815)
     """
     model = _capacity(capacity)
-    policy = _policy(retry_policy)
+    policy = _policy(retry_policy, model)
     a = _finite_number("base_load", base_load, minimum=0.0)
     if a <= 0:
         raise ValueError(f"base_load must be > 0, got {base_load!r}")
@@ -1821,7 +1842,7 @@ def failure_sweep(base_load, headroom, surge, *, capacity=None, retry_policy=Non
     import pandas as pd
 
     model = _capacity(capacity)
-    policy = _policy(retry_policy)
+    policy = _policy(retry_policy, model)
     a = _finite_number("base_load", base_load, minimum=0.0)
     if a <= 0:
         raise ValueError(f"base_load must be > 0, got {base_load!r}")

@@ -614,3 +614,19 @@ def test_autoscaling_and_inverse_inputs_are_checked():
         largest_absorbed_surge(10, 0.0, 0.01)
     with pytest.raises(ValueError, match="target"):
         pooled_requirement(10.0, 1.5)
+
+
+def test_queue_failures_are_priced_as_timeouts():
+    # A request queue's failures are answers the client gave up on: the AWS bucket charges a
+    # timeout retry 10 tokens, not 5, so it lets fewer retries through than for a refusal.
+    from reliability.headroom import _policy
+    from reliability.retry import TokenBucket
+
+    aws = TokenBucket.aws_standard()
+    queue_policy = _policy(aws, CapacityModel.erlang_c())
+    loss_policy = _policy(aws, CapacityModel.erlang_b())
+    assert repr(queue_policy) == repr(aws)
+    p = np.array([0.3, 0.6, 0.9])
+    assert np.allclose(queue_policy.amplification(p), aws.amplification(p, timed_out=True))
+    assert np.allclose(loss_policy.amplification(p), aws.amplification(p))
+    assert (queue_policy.amplification(p) < loss_policy.amplification(p)).all()
