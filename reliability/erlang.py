@@ -840,11 +840,8 @@ def _log_erlang_c_scalar(servers: float, load: float) -> float:
     return log_b - math.log((servers - load) / servers + load / servers * math.exp(log_b))
 
 
-def _least_whole_scalar(predicate, low: int, start: int) -> int:
-    """Least whole n > low with predicate(n), for a monotone predicate false at low."""
-    high = max(start, low + 1)
-    while not predicate(high):
-        low, high = high, low + 2 * (high - low) + 1
+def _least_whole_between(predicate, low: int, high: int) -> int:
+    """Least whole n in (low, high] with predicate(n), given predicate(high) and monotone."""
     while high - low > 1:
         mid = (low + high) // 2
         if predicate(mid):
@@ -852,6 +849,14 @@ def _least_whole_scalar(predicate, low: int, start: int) -> int:
         else:
             low = mid
     return high
+
+
+def _least_whole_scalar(predicate, low: int, start: int) -> int:
+    """Least whole n > low with predicate(n), for a monotone predicate false at low."""
+    high = max(start, low + 1)
+    while not predicate(high):
+        low, high = high, low + 2 * (high - low) + 1
+    return _least_whole_between(predicate, low, high)
 
 
 # ----------------------------------------------------------------------------------------

@@ -83,6 +83,7 @@ from typing import Any
 import numpy as np
 
 from reliability._validate import as_array, is_scalar, number, output, probability
+from reliability.erlang import _least_whole_between  # the bisection on whole servers, shared
 from reliability.erlang import (
     engset,
     erlang_a,
@@ -731,17 +732,6 @@ def _extremes(model, policy, c, a, n, k) -> dict:
 # Searches on servers and surges (scalar)
 # ----------------------------------------------------------------------------------------
 
-def _least_integer(predicate, low: int, high: int) -> int:
-    """Least whole n in (low, high] with predicate(n), given predicate(high) and monotone."""
-    while high - low > 1:
-        mid = (low + high) // 2
-        if predicate(mid):
-            high = mid
-        else:
-            low = mid
-    return high
-
-
 def _least_real(predicate, low: float, high: float) -> float:
     """Least real x in [low, high] with predicate(x) (monotone), to relative precision; returns a
     point where the predicate holds."""
@@ -792,13 +782,13 @@ def _servers_without_retries(model, a: float, n, multiplier: float, level: float
         whole_answer = float(servers_for_wait(x, level, model.wait_time, model.service_rate))
     elif model.kind == "engset":
         # engset(N, N, b) = 0: N servers always suffice
-        return float(_least_integer(meets, -1, int(n)))
+        return float(_least_whole_between(meets, -1, int(n)))
     else:
         # abandonment only shortens the queue: the Erlang C answer for P(wait) is an upper bound
         high = int(servers_for_wait(x, level))
         while not meets(high):  # pragma: no cover - guarded, not expected
             high = 2 * high + 1
-        return float(_least_integer(meets, -1, high))
+        return float(_least_whole_between(meets, -1, high))
     if whole or whole_answer == 0:
         return whole_answer
     return _least_real(meets, max(whole_answer - 1.0, 0.0), whole_answer)
@@ -851,7 +841,7 @@ class _Side:
 def _least_servers(side: _Side, predicate, lower: float, upper: float, whole: bool) -> float:
     """Least servers in (lower, upper] with predicate; predicate(upper) holds."""
     if whole:
-        return float(_least_integer(lambda c: predicate(float(c)), int(lower), int(upper)))
+        return float(_least_whole_between(lambda c: predicate(float(c)), int(lower), int(upper)))
     return _least_real(predicate, lower, upper)
 
 
