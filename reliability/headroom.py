@@ -732,31 +732,28 @@ def _extremes(model, policy, c, a, n, k) -> dict:
 # Searches on servers and surges (scalar)
 # ----------------------------------------------------------------------------------------
 
-def _least_real(predicate, low: float, high: float) -> float:
-    """Least real x in [low, high] with predicate(x) (monotone), to relative precision; returns a
-    point where the predicate holds."""
+def _bisect_real(upper_side, low: float, high: float) -> tuple[float, float]:
+    """Shrink [low, high] around where the monotone ``upper_side`` turns true, to relative precision."""
     while high - low > _RELATIVE_PRECISION * max(1.0, abs(high)):
         mid = 0.5 * (low + high)
         if mid <= low or mid >= high:
             break
-        if predicate(mid):
+        if upper_side(mid):
             high = mid
         else:
             low = mid
-    return high
+    return low, high
+
+
+def _least_real(predicate, low: float, high: float) -> float:
+    """Least real x in [low, high] with predicate(x) (monotone), to relative precision; returns a
+    point where the predicate holds."""
+    return _bisect_real(predicate, low, high)[1]
 
 
 def _greatest_real(predicate, low: float, high: float) -> float:
     """Greatest real x in [low, high] with predicate(x), given predicate(low) and monotone."""
-    while high - low > _RELATIVE_PRECISION * max(1.0, abs(high)):
-        mid = 0.5 * (low + high)
-        if mid <= low or mid >= high:
-            break
-        if predicate(mid):
-            low = mid
-        else:
-            high = mid
-    return low
+    return _bisect_real(lambda x: not predicate(x), low, high)[0]
 
 
 def _one(x) -> np.ndarray:

@@ -362,6 +362,13 @@ class _Reader:
             if key not in allowed:
                 self.fail(f"{path}.{key}", f"is not a field here (fields: {', '.join(allowed)})")
 
+    def entries(self, mapping, key):
+        """A top-level non-empty list of objects with unique ids: (the list, their ids)."""
+        items = self.get(mapping, key, "")
+        if not isinstance(items, list) or not items:
+            self.fail(key, "must be a non-empty list")
+        return items, self.unique_ids(items, key)
+
     def unique_ids(self, items, path):
         ids = []
         for i, item in enumerate(items):
@@ -550,10 +557,7 @@ def parse_incident(document: Any, origin: str = "<incident>") -> Incident:
     if start.date() != date:
         reader.fail("date", f"must be the local date of start ({start.date().isoformat()}), got {date.isoformat()}")
 
-    raw_sources = reader.get(doc, "sources", "")
-    if not isinstance(raw_sources, list) or not raw_sources:
-        reader.fail("sources", "must be a non-empty list")
-    source_ids = reader.unique_ids(raw_sources, "sources")
+    raw_sources, source_ids = reader.entries(doc, "sources")
     sources = []
     for i, raw in enumerate(raw_sources):
         path = f"sources[{i}]"
@@ -566,10 +570,7 @@ def parse_incident(document: Any, origin: str = "<incident>") -> Incident:
                               kind=reader.choice(raw, "kind", path, _SOURCE_KINDS),
                               reference=reader.text(raw, "reference", path), url=url))
 
-    raw_infras = reader.get(doc, "infrastructures", "")
-    if not isinstance(raw_infras, list) or not raw_infras:
-        reader.fail("infrastructures", "must be a non-empty list")
-    infra_ids = reader.unique_ids(raw_infras, "infrastructures")
+    raw_infras, infra_ids = reader.entries(doc, "infrastructures")
     infrastructures = {}
     for i, raw in enumerate(raw_infras):
         path = f"infrastructures[{i}]"
@@ -580,10 +581,7 @@ def parse_incident(document: Any, origin: str = "<incident>") -> Incident:
         infrastructures[infra_ids[i]] = {"name": reader.text(raw, "name", path), "autoscaled": autoscaled,
                                          "description": reader.text(raw, "description", path, required=False,
                                                                     default="")}
-    raw_services = reader.get(doc, "services", "")
-    if not isinstance(raw_services, list) or not raw_services:
-        reader.fail("services", "must be a non-empty list")
-    service_ids = reader.unique_ids(raw_services, "services")
+    raw_services, service_ids = reader.entries(doc, "services")
     services = {}
     for i, raw in enumerate(raw_services):
         path = f"services[{i}]"
@@ -594,10 +592,7 @@ def parse_incident(document: Any, origin: str = "<incident>") -> Incident:
         services[service_ids[i]] = {"name": reader.text(raw, "name", path), "infrastructure": infra,
                                     "note": reader.text(raw, "note", path, required=False, default="") or ""}
 
-    raw_figures = reader.get(doc, "figures", "")
-    if not isinstance(raw_figures, list) or not raw_figures:
-        reader.fail("figures", "must be a non-empty list")
-    reader.unique_ids(raw_figures, "figures")
+    raw_figures, _ = reader.entries(doc, "figures")
     service_infrastructure = {sid: spec["infrastructure"] for sid, spec in services.items()}
     figures = tuple(_parse_figure(reader, raw, f"figures[{i}]", source_ids, service_ids, zone, service_infrastructure)
                     for i, raw in enumerate(raw_figures))

@@ -103,6 +103,16 @@ def _rate(name: str, value: Any) -> float:
     return rate
 
 
+def _check_size(what: str, per_replication: int, replications: int) -> None:
+    """Refuse, before anything runs, a simulation larger than MAX_CUSTOMERS in all."""
+    total = per_replication * replications
+    if total > MAX_CUSTOMERS:
+        raise ValueError(
+            f"{what} x replications = {total:,} exceeds the limit of {MAX_CUSTOMERS:,} {what} for one "
+            f"simulation ({what}={per_replication}, replications={replications})"
+        )
+
+
 def _level(value: Any) -> float:
     level = _number("level", value, minimum=0.0)
     if level >= 1.0:
@@ -329,11 +339,7 @@ def _simulate_family(model, servers, capacity, arrival_rate, service_rate, aband
                      customers, replications, warmup, wait_times, level, seed):
     c, lam, mu, theta = servers, arrival_rate, service_rate, abandonment_rate
     n, r = customers, replications
-    if n * r > MAX_CUSTOMERS:
-        raise ValueError(
-            f"customers x replications = {n * r:,} exceeds the limit of {MAX_CUSTOMERS:,} customers "
-            f"for one simulation (customers={n}, replications={r})"
-        )
+    _check_size("customers", n, r)
     width = max(c, capacity or 0)
     if r * width > MAX_STATE:
         raise ValueError(
@@ -614,11 +620,7 @@ def simulate_engset(servers, sources, source_load, *, transitions=100_000, repli
         raise ValueError(f"warmup must be < transitions ({n}), got {warmup!r}")
     level = _level(level)
     seed = _seed(seed)
-    if n * r > MAX_CUSTOMERS:
-        raise ValueError(
-            f"transitions x replications = {n * r:,} exceeds the limit of {MAX_CUSTOMERS:,} for one simulation "
-            f"(transitions={n}, replications={r})"
-        )
+    _check_size("transitions", n, r)
     rng = np.random.default_rng(seed)
     busy = np.zeros(r)
     arrivals = np.zeros(r)
