@@ -217,11 +217,12 @@ class Config:
     peer_sim_replications: int
     array_sizes: tuple[int, ...] = (1, 10, 100, 1_000, 10_000, 100_000)
     seed: int = 20250109
+    mixed_points: int = 200_000  # the "mixed" Erlang grid (under- and overload at c = 100)
 
 
 FULL = Config(
     name="full",
-    erlang_groups=("1e2", "1e3", "1e4", "1e5", "1e6", "fractional", "overload"),
+    erlang_groups=("1e2", "1e3", "1e4", "1e5", "1e6", "fractional", "overload", "mixed"),
     erlang_points=20_000,
     accuracy_points=24,
     repetitions=15,

@@ -1,5 +1,9 @@
 """Erlang B / C / A and inverse sizing: reliability against pyworkforce, the recursion and the scipy floor.
 
+Besides the closed-form floor, every grid times ``scipy.special.gammaincc`` alone (one
+incomplete gamma function per point, the part of Erlang B no exact method avoids), so the
+targets can say how close to it Erlang B runs.
+
 Every method is first run on the grid's first ``accuracy_points`` points and compared with
 mpmath at 50 digits; reliability must agree to ``RTOL`` there (and raise no RuntimeWarning on
 the whole grid) or :class:`~benchmarks.common.AgreementError` is raised and nothing is timed.
@@ -16,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from scipy import special
 
 import reliability
 from benchmarks import peers
@@ -31,6 +36,7 @@ GROUP_TITLES = {
     "1e6": "~10^6 servers",
     "fractional": "fractional servers",
     "overload": "overload (a > c)",
+    "mixed": "mixed under/overload at c = 100",
 }
 
 
@@ -42,7 +48,12 @@ def erlang_grid(group: str, points: int, rng: np.random.Generator) -> tuple[np.n
     beta in 0.05..3 (where B and C are neither 0 nor 1 at large c). ``fractional``: servers
     uniform in 0.5..2000, loads 0.3..1.5 times the servers. ``overload``: whole servers
     10..10^4, half just overloaded (``a = c + z sqrt(c)``, z in 0..5), half deep (1.5..100 x c).
+    ``mixed``: ``c = 100`` and loads uniform in ``[0.5 c, 1.5 c]``, half of them overloaded, as
+    users' sweeps are (in the full run 200,000 points, :attr:`Config.mixed_points`).
     """
+    if group == "mixed":
+        c = np.full(points, 100.0)
+        return c, c * rng.uniform(0.5, 1.5, points), "c = 100; a uniform in 0.5 c..1.5 c (half overloaded)"
     half = points // 2
     if group in ("1e2", "1e3", "1e4", "1e5", "1e6"):
         c0 = float(group)
@@ -198,7 +209,8 @@ def bench_erlang_bc(
     results: list[GroupResult] = []
     for g, group in enumerate(config.erlang_groups):
         rng = np.random.default_rng([config.seed, g])
-        c, a, description = erlang_grid(group, config.erlang_points, rng)
+        points = config.mixed_points if group == "mixed" else config.erlang_points
+        c, a, description = erlang_grid(group, points, rng)
         k = config.accuracy_points
         log(f"erlang {group}: mpmath references on {k} points")
         ref_b = [peers.mp_erlang_b(ci, ai) for ci, ai in zip(c[:k], a[:k])]
@@ -221,6 +233,7 @@ def bench_erlang_bc(
             low.max_error = max(_errors(floor(c[:k], a[:k]), refs))
             low.checked = k
             methods["floor"] = low
+            methods["gammaincc"] = MethodResult("scipy gammaincc alone", note="not Erlang B: its one gamma function")
 
             loops = {}
             # The same function called once per point, as pyworkforce is used.
@@ -246,6 +259,7 @@ def bench_erlang_bc(
             timers = [
                 ("reliability", lambda: ours(c, a), len(c), config.repetitions),
                 ("floor", lambda: floor(c, a), len(c), config.repetitions),
+                ("gammaincc", lambda: special.gammaincc(c + 1.0, a), len(c), config.repetitions),
             ]
             timers += [(key, loop, count, config.peer_repetitions)
                        for key, entry in loops.items() if entry is not None for loop, count in [entry]]

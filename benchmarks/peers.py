@@ -14,12 +14,12 @@ Peers
   sizing by a linear search upwards from ``load + 1`` that re-runs the O(c) recursion at every
   step.
 
-References (mpmath, 50 significant digits; the expressions are kept beside the code)
-------------------------------------------------------------------------------------
+References (mpmath, 50 significant digits, from :mod:`reliability.validation.references`)
+--------------------------------------------------------------------------------------
 * Erlang B: ``B = a^c e^-a / Gamma(c + 1, a)`` with mpmath's upper incomplete gamma.
 * Erlang C: ``C = B / (1 - (a/c)(1 - B))`` for ``a < c``, else 1.
-* Erlang A: the birth-death chain of M/M/c+M summed directly (``p_n ~ a^n / n!`` up to ``c``,
-  then ``p_{n+1} = p_n lambda / (c mu + (n + 1 - c) theta)``), truncated 60 decades down.
+* Erlang A: the birth-death chain of M/M/c+M in closed form, through ``1F1(1; y + 1; x)``
+  with ``x = lambda / theta``, ``y = c mu / theta``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ import numpy as np
 from scipy import special
 
 from benchmarks.common import optional_import
+from reliability.validation import references
+from reliability.validation.references import erlang_b as mp_erlang_b
+from reliability.validation.references import erlang_c as mp_erlang_c
+from reliability.validation.references import wait_sf as mp_wait_sf
 
 MP_DIGITS = 50
 
@@ -134,74 +138,12 @@ def pyworkforce_servers_for_wait(load, target, wait_time) -> int:
 # mpmath references
 # ----------------------------------------------------------------------------------------
 
-def mp_erlang_b(servers, load) -> mpmath.mpf:
-    # B = a^c e^-a / Gamma(c + 1, a)   [mpmath.gammainc(z, a) is the upper incomplete gamma]
-    with mpmath.workdps(MP_DIGITS):
-        c = mpmath.mpf(float(servers))
-        a = mpmath.mpf(float(load))
-        if c == 0:
-            return mpmath.mpf(1)
-        return mpmath.exp(c * mpmath.log(a) - a) / mpmath.gammainc(c + 1, a)
-
-
-def mp_erlang_c(servers, load, b: mpmath.mpf | None = None) -> mpmath.mpf:
-    # C = B / (1 - (a/c)(1 - B)) for a < c, else 1
-    with mpmath.workdps(MP_DIGITS):
-        c = mpmath.mpf(float(servers))
-        a = mpmath.mpf(float(load))
-        if a >= c:
-            return mpmath.mpf(1)
-        if b is None:
-            b = mp_erlang_b(servers, load)
-        return b / (1 - (a / c) * (1 - b))
-
-
-def mp_wait_sf(servers, load, wait_time) -> mpmath.mpf:
-    # P(W > t) = C(c, a) exp(-(c - a) t) for a < c, else 1 (service rate 1)
-    with mpmath.workdps(MP_DIGITS):
-        c = mpmath.mpf(float(servers))
-        a = mpmath.mpf(float(load))
-        if a >= c:
-            return mpmath.mpf(1)
-        return mp_erlang_c(servers, load) * mpmath.exp(-(c - a) * mpmath.mpf(float(wait_time)))
-
+# mp_erlang_b, mp_erlang_c, mp_wait_sf: reliability.validation.references, imported above.
 
 def mp_erlang_a(servers: int, arrival_rate, service_rate, abandonment_rate) -> dict[str, float]:
-    """p_wait, p_abandon, mean_wait of M/M/c+M from its birth-death chain at 50 digits."""
-    with mpmath.workdps(MP_DIGITS):
-        c = int(servers)
-        lam = mpmath.mpf(float(arrival_rate))
-        mu = mpmath.mpf(float(service_rate))
-        theta = mpmath.mpf(float(abandonment_rate))
-        a = lam / mu
-        # p_n / p_0 = a^n / n! for n <= c
-        term = mpmath.mpf(1)
-        below = term  # sum over n < c
-        for n in range(1, c):
-            term = term * a / n
-            below += term
-        term = term * a / c  # p_c / p_0
-        busy = mpmath.mpf(0)  # sum over n >= c
-        queue = mpmath.mpf(0)  # sum of (n - c) p_n
-        j = 0
-        eps = mpmath.mpf(10) ** -60
-        while True:
-            busy += term
-            queue += j * term
-            j += 1
-            ratio = lam / (c * mu + j * theta)  # p_{c+j} = p_{c+j-1} lambda / (c mu + j theta)
-            term = term * ratio
-            # The ratios fall with j, so the rest of the tail is below term / (1 - ratio).
-            if ratio < 1 and term * (1 + j) / (1 - ratio) < eps * busy:
-                break
-        total = below + busy
-        p_wait = busy / total
-        mean_queue = queue / total
-        return {
-            "p_wait": float(p_wait),
-            "p_abandon": float(theta * mean_queue / lam),
-            "mean_wait": float(mean_queue / lam),
-        }
+    """p_wait, p_abandon, mean_wait of M/M/c+M at 50 digits (reliability.validation.references.erlang_a)."""
+    reference = references.erlang_a(int(servers), float(arrival_rate), float(service_rate), float(abandonment_rate))
+    return {name: float(getattr(reference, name)) for name in ("p_wait", "p_abandon", "mean_wait")}
 
 
 def relative_error(value, reference: mpmath.mpf) -> float:

@@ -84,11 +84,24 @@ def _speed_target(groups, kind, group, peer, threshold) -> Target:
     return Target(f"Erlang {kind}", target, measured, ratio >= threshold)
 
 
+def _gammaincc_target(groups, group, limit) -> Target:
+    """Erlang B's time per point over that of one scipy gammaincc call per point, on one grid."""
+    g = _find(groups, "B", group)
+    target = f"Erlang B within {limit:g}x the time of one scipy gammaincc per point at {erlang_bench.GROUP_TITLES[group]}"
+    ours, gamma = g.methods["reliability"].rate, g.methods["gammaincc"].rate
+    ratio = gamma / ours
+    return Target("Erlang B", target, f"{fmt_ratio(ratio)} the time ({fmt_rate(ours)} vs {fmt_rate(gamma)})",
+                  ratio <= limit)
+
+
 def _targets(groups, sizing, simulators, report: report_bench.ReportResult | None) -> list[Target]:
     targets: list[Target] = []
     for kind, peer in (("B", "recursion"), ("C", "pyworkforce")):
         targets.append(_speed_target(groups, kind, "1e2", peer, 25))
         targets.append(_speed_target(groups, kind, "1e4", peer, 1000))
+    if _find(groups, "C", "mixed") is not None:  # the full run's 200,000-point grid (not in --quick)
+        targets.append(_speed_target(groups, "C", "mixed", "pyworkforce", 25))
+        targets.append(_gammaincc_target(groups, "mixed", 1.4))
     for kind in ("B", "C"):
         ratios = [(g.methods["reliability"].rate / g.methods["floor"].rate, g) for g in groups if g.kind == kind]
         worst, g = min(ratios, key=lambda item: item[0])

@@ -7,7 +7,17 @@ incident model (``reliability.dynamics``) and incident figures (``reliability.in
 """
 
 from reliability._validate import check_parameter
-from reliability.reports import record
+from reliability.reports import (
+    Result,
+    format_duration,
+    format_number,
+    format_percent,
+    plural,
+    record,
+    record_answer,
+    require_choice,
+    require_list,
+)
 from reliability import incidents
 from reliability.dynamics import (
     Autoscaler,
@@ -20,13 +30,20 @@ from reliability.dynamics import (
     Sweep,
     Timeline,
     Trigger,
-    alternation_runs,
-    dominant_period,
     flapping_summary,
     simulate_incident,
     simulate_sweep,
 )
-from reliability.erlang import (
+from reliability.series import (
+    Alternation,
+    Periodicity,
+    alternation,
+    alternation_runs,
+    alternation_states,
+    dominant_period,
+    trace_recovery_time,
+)
+from reliability.queues import (
     ErlangAResult,
     SquareRootStaffing,
     engset,
@@ -81,9 +98,15 @@ from reliability.incidents import (
     Scenario,
     calibrate,
     data_dir,
+    flapping_mechanisms,
+    fully_migrated,
+    policy_counterfactuals,
     proton_scenario,
     required_headroom,
+    rollback_timing,
 )
+# The incident-file readers under names that say what they act on (the notebooks use these).
+from reliability.incidents import check as check_figures, load as load_incident, measure as measure_figure
 from reliability.retry import (
     AdaptiveThrottle,
     Backoff,
@@ -99,6 +122,7 @@ from reliability.retry import (
     layered_amplification,
     metastability_map,
 )
+from reliability.validation import MODELS, SIZES, recovery_time, simulated_metastability, validation_table
 from reliability.simulate import (
     Estimate,
     QueueSimulation,
@@ -132,13 +156,30 @@ __all__ = [
     "Sweep",
     "Timeline",
     "Trigger",
+    "Alternation",
+    "Periodicity",
+    "alternation",
     "alternation_runs",
+    "alternation_states",
+    "trace_recovery_time",
     "calibrate",
     "data_dir",
     "dominant_period",
     "flapping_summary",
     "proton_scenario",
     "required_headroom",
+    "flapping_mechanisms",
+    "fully_migrated",
+    "policy_counterfactuals",
+    "rollback_timing",
+    "check_figures",
+    "load_incident",
+    "measure_figure",
+    "MODELS",
+    "SIZES",
+    "recovery_time",
+    "simulated_metastability",
+    "validation_table",
     "simulate_incident",
     "simulate_sweep",
     "Autoscaling",
@@ -167,6 +208,14 @@ __all__ = [
     "split_requirement",
     "surge_for_failure",
     "record",
+    "Result",
+    "format_duration",
+    "format_number",
+    "format_percent",
+    "plural",
+    "record_answer",
+    "require_choice",
+    "require_list",
     "Estimate",
     "QueueSimulation",
     "RetrySimulation",

@@ -70,8 +70,9 @@ import numpy as np
 import pandas as pd
 
 from ._validate import number, whole
-from .erlang import erlang_b
-from .retry import AdaptiveThrottle, Backoff, FixedRetries, RetryBudget, TokenBucket
+from .series import Periodicity, alternation, alternation_runs, dominant_period, recovery_time
+from .queues import erlang_b
+from .retry import Backoff, FixedRetries, parse_policy, step_gate
 
 __all__ = [
     "ConnectionCost",
@@ -272,11 +273,9 @@ class Clients:
     population: float = 100_000.0
 
     def __post_init__(self):
-        if self.policy is not None and not isinstance(
-                self.policy, (FixedRetries, RetryBudget, TokenBucket, AdaptiveThrottle)):
-            raise ValueError(
-                "Clients.policy must be None or a FixedRetries, RetryBudget, TokenBucket or AdaptiveThrottle, "
-                f"got {self.policy!r}")
+        # a policy drives this model through its per-step gate (reliability.retry.gates)
+        object.__setattr__(self, "policy", parse_policy(self.policy, name="Clients.policy",
+                                                        require=("step_gate", "time_scales", "max_attempts")))
         if self.backoff is not None and not isinstance(self.backoff, Backoff):
             raise ValueError(f"Clients.backoff must be None or a Backoff, got {self.backoff!r}")
         _number("Clients", "timeout", self.timeout, strict=True, allow_inf=True)
@@ -565,7 +564,7 @@ def _delay_kernel(backoff: Backoff | None, retry_index: int, time_step: float, e
         samples = backoff.sample(retry_index, np.random.default_rng(20250109), 20_000)
         low = high = None
     else:
-        d = float(backoff.delay(retry_index)) if backoff.jitter == "none" else float(backoff._ceiling(retry_index))
+        d = float(backoff.delay(retry_index)) if backoff.jitter == "none" else float(backoff.unjittered(retry_index))
         low, high = {"none": (d, d), "full": (0.0, d), "equal": (d / 2.0, d)}[backoff.jitter]
         samples = None
     if samples is not None:
@@ -666,9 +665,8 @@ def _check_time_step(time_step: float, horizon: float, infrastructure: Infrastru
     if auto is not None:
         coarse.append(("Autoscaler.reaction_delay", auto.reaction_delay))
         coarse.append(("Autoscaler.provisioning_time", auto.provisioning_time))
-    policy = clients.policy
-    if isinstance(policy, (RetryBudget, AdaptiveThrottle)):
-        coarse.append((f"{type(policy).__name__}.window", policy.window))
+    if clients.policy is not None:
+        coarse.extend(clients.policy.time_scales)  # the policy's windows (budget, throttle)
     for what, seconds in coarse:
         if seconds < dt and not (what.startswith("Autoscaler") and seconds == 0.0):
             raise ValueError(
@@ -684,7 +682,7 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
     """Step one infrastructure through time for G parameter points at once.
 
     ``request_rates`` is (G, S); every other per-point argument broadcasts to (G,).
-    ``retry_caps`` (G,), with a FixedRetries policy (or none), gives each point its own retry
+    ``retry_caps`` (G,), with any policy (none: FixedRetries), gives each point its own retry
     cap; the engine then runs with the largest.
     Returns the recorded arrays (``mode="full"``: counts (T, G, S) and levels (T, G);
     ``"summary"``: attempts, failures and offered load (T, G) in float32).
@@ -707,14 +705,13 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
     r = clients.max_retries
     caps = None
     if retry_caps is not None:
-        if policy is not None and not isinstance(policy, FixedRetries):
-            raise ValueError(f"retry_caps need a FixedRetries policy (or none), got {policy!r}")
         caps = np.broadcast_to(np.asarray(retry_caps), (G,))
         if not np.all(np.isfinite(caps)) or np.any(caps < 0) or np.any(caps != np.floor(caps)):
             raise ValueError(f"max_retries must be whole numbers >= 0, got {retry_caps!r}")
         caps = caps.astype(np.int64)
         r = int(caps.max())
-        policy = FixedRetries(r) if r > 0 else None
+        # the engine runs the policy with the largest cap; each point masks the retries beyond its own
+        policy = (FixedRetries(0) if policy is None else policy).with_max_retries(r)
         clients = Clients(policy=policy, backoff=clients.backoff, timeout=clients.timeout,
                           population=clients.population)
     R = r + 1
@@ -768,27 +765,8 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
     to_offsets = [j for j in range(J) if K_to[j].any()]
     pending = np.zeros((J, G, S, max(r, 1)))
 
-    # policy state (mean field over the client population)
-    population = clients.population
-    budget = isinstance(policy, RetryBudget)
-    bucket = isinstance(policy, TokenBucket)
-    throttle = isinstance(policy, AdaptiveThrottle)
-    if budget or throttle:
-        W = max(1, int(round(policy.window / dt)))
-    if budget:
-        req_ring = np.zeros((W, G, S))
-        ret_ring = np.zeros((W, G, S))
-        req_sum = np.zeros((G, S))
-        ret_sum = np.zeros((G, S))
-    if throttle:
-        # a healthy history to start from: a window of successes at the base rate
-        att_ring = np.repeat((rates * dt)[None], W, axis=0)
-        acc_ring = att_ring.copy()
-        att_sum = att_ring.sum(axis=0)
-        acc_sum = acc_ring.sum(axis=0)
-    if bucket:
-        token_cap = policy.capacity * population
-        tokens = np.full((G, S), token_cap)
+    # policy state (mean field over the client population): the policy's per-step gate
+    gate = step_gate(policy, rates, dt, clients.population)
 
     # servers: provisioned (autoscaler), admitted (health check), open (connection limit)
     idx = np.arange(n_max)
@@ -821,7 +799,7 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
         rec_arrivals = np.zeros((steps, G, S, R))
         rec_blocked = np.zeros((steps, G, S, R))
         rec_timeouts = np.zeros((steps, G, S, R)) if with_timeouts else None
-        rec_throttled = np.zeros((steps, G, S, R)) if throttle else None
+        rec_throttled = np.zeros((steps, G, S, R)) if gate.throttles else None
         rec_abandoned = np.zeros((steps, G, S))
         rec_levels = np.zeros((steps, 6, G))
         rec_serving = np.zeros((steps, G, n_max), dtype=bool)
@@ -851,9 +829,8 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
             pending[slot] = 0.0
         else:
             retry_intensity = 0.0
-        if throttle:
-            per_client = att_sum / population
-            reject = np.clip((per_client - policy.k * acc_sum / population) / (per_client + 1.0), 0.0, 1.0)
+        reject = gate.rejection()
+        if reject is not None:
             throttled = _binomial(rng, arrivals, reject[..., None])
             sent = arrivals - throttled
             # expected attempts that pass the throttle (one client population per service)
@@ -912,36 +889,7 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
                 want_ref = want_ref * cap_mask
                 if with_timeouts:
                     want_to = want_to * cap_mask
-            grant_ref, grant_to = want_ref, want_to
-            if budget or bucket:
-                want_total = want_ref.sum(axis=-1) + (want_to.sum(axis=-1) if with_timeouts else 0.0)
-                if budget:
-                    w = t % W
-                    req_sum += arrivals[..., 0] - req_ring[w]
-                    req_ring[w] = arrivals[..., 0]
-                    ret_sum -= ret_ring[w]
-                    allowed = np.maximum(policy.ratio * req_sum - ret_sum, 0.0)
-                else:
-                    need = want_ref.sum(axis=-1) * policy.retry_cost + \
-                        (want_to.sum(axis=-1) * policy.timeout_retry_cost if with_timeouts else 0.0)
-                    allowed = np.divide(tokens * want_total, need, out=np.zeros_like(tokens), where=need > 0)
-                frac = np.minimum(np.divide(allowed, want_total, out=np.ones_like(allowed), where=want_total > 0),
-                                  1.0)[..., None]
-                grant_ref = want_ref * frac
-                grant_to = want_to * frac if with_timeouts else None
-                granted = grant_ref.sum(axis=-1) + (grant_to.sum(axis=-1) if with_timeouts else 0.0)
-                if budget:
-                    ret_ring[w] = granted
-                    ret_sum += granted
-                else:
-                    tokens -= grant_ref.sum(axis=-1) * policy.retry_cost + \
-                        (grant_to.sum(axis=-1) * policy.timeout_retry_cost if with_timeouts else 0.0)
-                    if policy.refund_retry_cost:
-                        deposit = successes[..., 0] * policy.success_refund + \
-                            successes[..., 1:].sum(axis=-1) * policy.retry_cost
-                    else:
-                        deposit = successes.sum(axis=-1) * policy.success_refund
-                    tokens = np.minimum(tokens + deposit, token_cap)
+            grant_ref, grant_to = gate.grant(t, arrivals[..., 0], want_ref, want_to, successes)
             # spread the granted retries over the steps their backoff delays land in
             for j in ref_offsets:
                 pending[(t + j) % J] += grant_ref * K_ref[j]
@@ -953,21 +901,14 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
                 abandoned += timeouts.sum(axis=-1) - grant_to.sum(axis=-1)
         else:
             abandoned = refused[..., 0] + (timeouts[..., 0] if with_timeouts else 0.0)
-        if throttle:
-            w = t % W
-            a_now = arrivals.sum(axis=-1)
-            s_now = successes.sum(axis=-1)
-            att_sum += a_now - att_ring[w]
-            acc_sum += s_now - acc_ring[w]
-            att_ring[w] = a_now
-            acc_ring[w] = s_now
+        gate.observe(t, arrivals, successes)
 
         if full:
             rec_arrivals[t] = arrivals
             rec_blocked[t] = blocked
             if with_timeouts:
                 rec_timeouts[t] = timeouts
-            if throttle:
+            if gate.throttles:
                 rec_throttled[t] = throttled
             rec_abandoned[t] = abandoned
             rec_levels[t, 0] = offered_load
@@ -1032,7 +973,7 @@ def _run(infrastructure: Infrastructure, request_rates: np.ndarray, connections_
         "offered": rec_arrivals[..., 0],
         "attempts": rec_arrivals.sum(axis=-1),
         "retries": rec_arrivals[..., 1:].sum(axis=-1),
-        "throttled": rec_throttled.sum(axis=-1) if throttle else np.zeros((steps, G, S)),
+        "throttled": rec_throttled.sum(axis=-1) if gate.throttles else np.zeros((steps, G, S)),
         "blocked": rec_blocked.sum(axis=-1),
         "timeouts": rec_timeouts.sum(axis=-1) if with_timeouts else np.zeros((steps, G, S)),
         "failed_requests": rec_abandoned,
@@ -1307,8 +1248,8 @@ def simulate_sweep(infrastructure: Infrastructure, services: Sequence[Service], 
     """Run one infrastructure for many parameter points at once (vectorised over points).
 
     Every keyword from ``connections_per_server`` on may be an array; they broadcast together
-    to one dimension of points. ``max_retries`` (if given) replaces the clients' policy by
-    ``FixedRetries`` with that cap at each point (the policy must be FixedRetries or None). Only the totals over the infrastructure's services are kept
+    to one dimension of points. ``max_retries`` (if given) replaces the retry cap of the clients'
+    policy (``FixedRetries`` where there is none) at each point. Only the totals over the infrastructure's services are kept
     (attempts, failures, offered load per step), in float32, so thousands of points fit.
 
     Examples
@@ -1356,147 +1297,8 @@ def simulate_sweep(infrastructure: Infrastructure, services: Sequence[Service], 
 
 
 # ----------------------------------------------------------------------------------------
-# Reading a time series: period of flapping, recovery
+# Reading a time series: the measures themselves are in reliability.series
 # ----------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Periodicity:
-    """The dominant period of a series and how clearly it stands out.
-
-    ``period`` (s) is the peak of the periodogram within ``[min_period, max_period]``;
-    ``peak_ratio`` its power over the mean power in that band; ``threshold`` the ratio that
-    white noise exceeds with probability 1 % (``ln(bins / 0.01)``, from the exponential
-    distribution of periodogram ordinates); ``autocorrelation`` the series' autocorrelation at
-    the lag nearest the period. ``periodic`` is ``peak_ratio > threshold`` and a positive
-    autocorrelation. A constant series has ``period = inf`` and is not periodic.
-    """
-
-    period: float
-    peak_ratio: float
-    threshold: float
-    autocorrelation: float
-    periodic: bool
-
-    def __repr__(self) -> str:
-        return (f"Periodicity(period={self.period:.4g} s, peak_ratio={self.peak_ratio:.3g}, "
-                f"threshold={self.threshold:.3g}, autocorrelation={self.autocorrelation:.3g}, periodic={self.periodic})")
-
-
-def dominant_period(values, time_step: float, min_period: float | None = None,
-                    max_period: float | None = None) -> Periodicity:
-    """Dominant period of an evenly sampled series (periodogram peak, checked by autocorrelation).
-
-    Parameters
-    ----------
-    values : array_like
-        The series (e.g. failure fraction per step), at least 8 samples.
-    time_step : float
-        Sampling interval (s).
-    min_period, max_period : float, optional
-        Band searched; default from 2 steps (Nyquist) to a third of the series (3 cycles).
-
-    Examples
-    --------
-    >>> t = np.arange(3600.0)
-    >>> dominant_period(0.5 + 0.5 * np.sign(np.sin(2 * np.pi * t / 90.0)), 1.0).period
-    90.0
-    >>> rng = np.random.default_rng(0)
-    >>> dominant_period(rng.random(3600), 1.0).periodic
-    False
-    """
-    x = np.asarray(values, dtype=np.float64)
-    if x.ndim != 1 or x.size < 8:
-        raise ValueError(f"values must be a one-dimensional series of at least 8 samples, got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError("values must be finite")
-    dt = _number("", "time_step", time_step, strict=True)
-    n = x.size
-    lo = 2.0 * dt if min_period is None else _number("", "min_period", min_period, strict=True)
-    hi = n * dt / 3.0 if max_period is None else _number("", "max_period", max_period, strict=True)
-    if not lo < hi:
-        raise ValueError(f"min_period must be < max_period, got {lo!r} and {hi!r}")
-    x = x - x.mean()
-    if not np.any(np.abs(x) > 1e-12):
-        return Periodicity(math.inf, 0.0, math.inf, 0.0, False)
-    power = np.abs(np.fft.rfft(x)) ** 2
-    freqs = np.fft.rfftfreq(n, dt)
-    band = (freqs >= 1.0 / hi) & (freqs <= 1.0 / lo) & (freqs > 0)
-    if band.sum() < 2:
-        raise ValueError(f"the band [{lo:g}, {hi:g}] s holds fewer than 2 frequencies of a {n * dt:g} s series")
-    band_power = power[band]
-    peak = int(np.argmax(band_power))
-    period = float(1.0 / freqs[band][peak])
-    ratio = float(band_power[peak] / band_power.mean())
-    threshold = math.log(band.sum() / 0.01)
-    lag = int(round(period / dt))
-    acf = float(np.dot(x[:-lag], x[lag:]) / np.dot(x, x)) if 0 < lag < n else 0.0
-    return Periodicity(period, ratio, threshold, acf, bool(ratio > threshold and acf > 0.0))
-
-
-def recovery_time(times, failure_fraction, threshold: float = 0.01, after: float = 0.0) -> float:
-    """First time from which the failure fraction stays at or below ``threshold`` to the end.
-
-    Measured on the given samples (e.g. per minute); returns the start of the first sample of
-    that final healthy run at or after ``after``, or ``inf`` if the series ends unhealthy.
-
-    Examples
-    --------
-    >>> recovery_time([0, 60, 120, 180], [0.5, 0.0, 0.3, 0.0])
-    180.0
-    """
-    t = np.asarray(times, dtype=np.float64)
-    f = np.asarray(failure_fraction, dtype=np.float64)
-    if t.shape != f.shape or t.ndim != 1 or t.size == 0:
-        raise ValueError(f"times and failure_fraction must be one-dimensional and of equal length, "
-                         f"got {t.shape} and {f.shape}")
-    _number("", "threshold", threshold, maximum=1.0)
-    bad = (f > threshold) & (t >= after)
-    if not bad.any():
-        later = t[t >= after]
-        return float(later[0]) if later.size else math.inf
-    last_bad = int(np.flatnonzero(bad)[-1])
-    return float(t[last_bad + 1]) if last_bad + 1 < t.size else math.inf
-
-
-def _alternation_states(values: np.ndarray, down_threshold: float, up_threshold: float) -> np.ndarray:
-    """Down/up state with hysteresis: down above ``down_threshold``, up below ``up_threshold``, else unchanged."""
-    state = np.empty(values.shape, dtype=bool)
-    current = bool(values[0] > down_threshold) if values.size else False
-    for i, v in enumerate(values):
-        if v > down_threshold:
-            current = True
-        elif v < up_threshold:
-            current = False
-        state[i] = current
-    return state
-
-
-def alternation_runs(values, down_threshold: float = 0.9, up_threshold: float = 0.6) -> tuple[list[int], list[int]]:
-    """Lengths (in samples) of the down runs and up runs of a failure series, with hysteresis.
-
-    A sample is *down* when the failure share exceeds ``down_threshold`` and *up* when it is below
-    ``up_threshold``; in between the state does not change, so noise around one threshold is not
-    counted as flapping. The first and last runs are dropped (they are cut by the window).
-
-    Examples
-    --------
-    >>> alternation_runs([0.1, 1.0, 1.0, 0.7, 0.2, 0.2, 0.95, 0.3])
-    ([3, 1], [2])
-    """
-    x = np.asarray(values, dtype=np.float64)
-    if x.ndim != 1:
-        raise ValueError(f"values must be one-dimensional, got shape {x.shape}")
-    _number("", "down_threshold", down_threshold, maximum=1.0)
-    _number("", "up_threshold", up_threshold, maximum=1.0)
-    if up_threshold > down_threshold:
-        raise ValueError(f"up_threshold must be <= down_threshold, got {up_threshold!r} > {down_threshold!r}")
-    if x.size == 0:
-        return [], []
-    state = _alternation_states(x, down_threshold, up_threshold)
-    edges = np.flatnonzero(np.diff(state.astype(np.int8))) + 1
-    runs = np.split(state, edges)[1:-1]
-    return [r.size for r in runs if r[0]], [r.size for r in runs if not r[0]]
-
 
 def flapping_summary(series: pd.DataFrame, *, time_step: float, start: float = 0.0, end: float | None = None,
                      min_period: float | None = None, max_period: float | None = None,
@@ -1516,10 +1318,7 @@ def flapping_summary(series: pd.DataFrame, *, time_step: float, start: float = 0
         raise ValueError(f"series has no column {column!r}")
     values = frame[column].to_numpy(dtype=np.float64)
     periodicity = dominant_period(values, time_step, min_period, max_period)
-    downs, ups = alternation_runs(values, down_threshold, up_threshold)
-    state = _alternation_states(values, down_threshold, up_threshold) if values.size else np.zeros(0, bool)
-    down_run = float(np.median(downs)) * time_step if downs else 0.0
-    up_run = float(np.median(ups)) * time_step if ups else 0.0
+    runs = alternation(values, time_step, down_threshold, up_threshold)
     return {
         "period": periodicity.period,
         "peak_ratio": periodicity.peak_ratio,
@@ -1527,8 +1326,8 @@ def flapping_summary(series: pd.DataFrame, *, time_step: float, start: float = 0
         "autocorrelation": periodicity.autocorrelation,
         "periodic": periodicity.periodic,
         "failure_fraction": float(values.mean()) if values.size else 0.0,
-        "down_share": float(state.mean()) if values.size else 0.0,
-        "median_down_run": down_run,
-        "median_up_run": up_run,
-        "cycle": down_run + up_run if len(downs) >= 2 and len(ups) >= 2 else math.inf,
+        "down_share": runs.down_share,
+        "median_down_run": runs.median_down_run,
+        "median_up_run": runs.median_up_run,
+        "cycle": runs.cycle,
     }

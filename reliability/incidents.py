@@ -51,8 +51,10 @@ from .dynamics import (
     simulate_incident,
     simulate_sweep,
 )
-from .erlang import erlang_b
-from .retry import Backoff, FixedRetries
+from .queues import erlang_b
+from . import paths
+from .series import alternation, recovery_time
+from .retry import Backoff, FixedPointMap, parse_policy
 
 __all__ = [
     "IncidentFileError",
@@ -89,20 +91,15 @@ SCHEMA = "reliability-incident/1"
 def data_dir() -> Path:
     """The project's ``data/`` folder: ``$RELIABILITY_DATA`` if set, else ``data/`` beside the package.
 
-    Resolved from the package's own location, never from the working directory, so notebooks
-    run from any folder find it.
+    Kept here for callers that import it from this module; :func:`reliability.paths.data_dir`
+    is the one implementation.
 
     Examples
     --------
     >>> (data_dir() / "incidents").is_dir()
     True
     """
-    override = os.environ.get("RELIABILITY_DATA")
-    folder = Path(override).expanduser() if override else Path(__file__).resolve().parent.parent / "data"
-    if not folder.is_dir():
-        source = "RELIABILITY_DATA" if override else "the repository root"
-        raise ValueError(f"data folder {str(folder)!r} (from {source}) does not exist")
-    return folder
+    return paths.data_dir()
 
 
 def incident_path(name: str | os.PathLike) -> Path:
@@ -682,14 +679,10 @@ def _measure_arrays(quantity: str, params: Mapping[str, Any], attempts: np.ndarr
         if quantity == "resolution_time":
             load = _bin(np.asarray(offered_load, dtype=np.float64), n) / n
             bad |= load > (1.0 + params["load_tolerance"]) * np.asarray(normal_load, dtype=np.float64)
-        bins = bad.shape[0]
-        any_bad = bad.any(axis=0)
-        last = bins - 1 - np.argmax(bad[::-1], axis=0)
-        out = np.where(any_bad, (last + 1) * n * dt, 0.0)
-        return np.where(any_bad & (last == bins - 1), np.inf, out)
+        # bad bins as failure fractions of 1 and good ones of 0: the one recovery rule, at threshold 0
+        bin_starts = np.arange(bad.shape[0]) * n * dt
+        return recovery_time(bin_starts, bad.astype(np.float64), threshold=0.0)
     if quantity == "alternation_cycle":
-        from .dynamics import alternation_runs
-
         n = _steps(params["interval_seconds"], dt, "interval_seconds")
         i, j = _steps(params["start_seconds"], dt, "start_seconds"), _steps(params["end_seconds"], dt, "end_seconds")
         if j > T:
@@ -700,13 +693,8 @@ def _measure_arrays(quantity: str, params: Mapping[str, Any], attempts: np.ndarr
             frac = _bin(np.asarray(user_failure, dtype=np.float64)[i:j], n) / n
         else:
             frac = _ratio(_bin(failures[i:j], n), _bin(attempts[i:j], n))
-        out = np.full(frac.shape[1], np.inf)
-        for g in range(frac.shape[1]):
-            downs, ups = alternation_runs(frac[:, g], params["down_threshold"], params["up_threshold"])
-            # an alternation needs at least two complete down runs and two complete up runs
-            if len(downs) >= 2 and len(ups) >= 2:
-                out[g] = (np.median(downs) + np.median(ups)) * n * dt
-        return out
+        return np.array([alternation(frac[:, g], n * dt, params["down_threshold"], params["up_threshold"]).cycle
+                         for g in range(frac.shape[1])], dtype=np.float64)
     raise ValueError(f"unknown quantity {quantity!r}")
 
 
@@ -882,7 +870,7 @@ class Scenario:
             return replace(self.clients, policy=policy)
         if max_retries is None:
             return self.clients
-        return replace(self.clients, policy=FixedRetries(int(max_retries)) if max_retries > 0 else None)
+        return replace(self.clients, policy=parse_policy(int(max_retries), name="max_retries"))
 
     def services_on(self, name: str) -> list[Service]:
         return [s for s in self.services if s.infrastructure == name]
@@ -950,7 +938,7 @@ def proton_scenario(*, mail_rate: float = 40_000.0, calendar_rate: float = 10_00
         autoscaler=Autoscaler(kubernetes_target_utilisation, autoscaler_reaction_delay, autoscaler_provisioning_time,
                               kubernetes_max_servers))
     cost = ConnectionCost(service_time, setup_time, new_connection_fraction)
-    clients = Clients(policy=FixedRetries(max_retries) if max_retries > 0 else None,
+    clients = Clients(policy=parse_policy(max_retries, name="max_retries"),
                       backoff=Backoff(backoff_base, backoff_cap, jitter), timeout=timeout)
     return Scenario(tuple(services), (legacy, kubernetes), cost, clients, calibrated="legacy")
 
@@ -1279,15 +1267,12 @@ def flapping_mechanisms(scenario: Scenario, *, surge_multiple: float, headroom: 
 
 
 def _steady_failure(k: float, per_server_rate: float, hold_first: float, hold_retry: float, policy) -> float:
-    """Healthy mean-field blocking of one server: iterate ``p = B(k, rate (h1 + (A(p) - 1) hr))`` up from 0."""
-    p = 0.0
-    for _ in range(200):
-        amplification = 1.0 if policy is None else float(policy.amplification(p))
-        new = float(erlang_b(k, per_server_rate * (hold_first + (amplification - 1.0) * hold_retry)))
-        if abs(new - p) < 1e-13:
-            return new
-        p = new
-    return p
+    """Healthy mean-field blocking of one server: the least root of ``p = B(k, rate (h1 + (A(p) - 1) hr))``,
+    the state a service reaches up from ``p = 0`` (the one retry fixed-point solver, reliability.retry)."""
+    fixed_point = FixedPointMap(
+        lambda _, amplification: erlang_b(k, per_server_rate * (hold_first + (amplification - 1.0) * hold_retry)),
+        1, None if policy is None else policy.amplification)
+    return float(fixed_point.healthiest()[0])
 
 
 def required_headroom(scenario: Scenario, surge_multiples, *, targets=(0.01, 0.001), max_retries: int = 1,

@@ -5,7 +5,11 @@ seaborn's "whitegrid" style in the "notebook" context, a colour-blind-safe
 palette, one figure size and resolution. The helpers keep figures honest:
 axes carry their units, and each figure carries a caption that says what to see.
 
-Only matplotlib and seaborn are imported here; no model logic lives in this module.
+Legends go outside the data (:func:`legend_outside`), curves that lie on each other are found
+(:func:`coinciding`) so a caption can say so, and tables are formatted for reading
+(:func:`styled_table`: whole numbers whole, no scientific notation for ordinary numbers, no
+reprs, fitting a 1,280 px page). Only matplotlib, seaborn and (for tables) pandas are imported
+here; no model logic lives in this module.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ __all__ = [
     "label_axes",
     "shade",
     "reference_line",
+    "legend_outside",
+    "coinciding",
+    "styled_table",
 ]
 
 #: Colour-blind-safe qualitative palette (seaborn's "colorblind", after Okabe & Ito).
@@ -181,3 +188,146 @@ def reference_line(ax, value: float, label: str | None = None, *, axis: str = "y
     color = "0.3" if color is None else color
     line = ax.axhline if axis == "y" else ax.axvline
     line(value, color=color, linestyle="--", linewidth=1.0, label=label)
+
+
+def legend_outside(ax, *, where: str = "right", title: str | None = None, handles=None, labels=None,
+                   ncol: int | None = None, **kwargs):
+    """Put the legend outside the axes, so that it never covers the data it labels.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    where : {"right", "below"}
+        Beside the axes (top-aligned) or under them (centred, in columns).
+    title : str, optional
+    handles, labels : optional
+        As for :meth:`matplotlib.axes.Axes.legend` (default: the axes' labelled artists).
+    ncol : int, optional
+        Columns (default: 1 on the right, up to 3 below).
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> _ = ax.plot([0, 1], [0, 1], label="healthy")
+    >>> legend = legend_outside(ax)
+    >>> bool(legend.get_bbox_to_anchor().x0 > ax.get_window_extent().x1)
+    True
+    >>> plt.close(fig)
+    """
+    if where not in ("right", "below"):
+        raise ValueError(f"where must be 'right' or 'below', got {where!r}")
+    if handles is None:
+        handles, found = ax.get_legend_handles_labels()
+        labels = found if labels is None else labels
+    elif labels is None:
+        labels = [h.get_label() for h in handles]
+    if where == "right":
+        placement = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "ncol": ncol or 1}
+    else:
+        placement = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.16), "ncol": ncol or min(3, max(1, len(labels)))}
+    return ax.legend(handles, labels, title=title, borderaxespad=0.0, **placement, **kwargs)
+
+
+def coinciding(curves, *, rtol: float = 0.03, atol: float = 0.0) -> list[tuple[str, str]]:
+    """Pairs of curves that lie on top of each other (within ``rtol``) wherever both are drawn.
+
+    A caption names these pairs, and the figure draws them with different dashes, so a
+    reader never counts fewer lines than the legend lists.
+
+    Parameters
+    ----------
+    curves : mapping of label to sequence of float
+        The curves' y values on one common x grid (NaN where a curve is not drawn).
+    rtol, atol : float
+        Relative and absolute tolerance.
+
+    Examples
+    --------
+    >>> coinciding({"B": [0.5, 0.1, 0.01], "slow": [0.5, 0.101, 0.0101], "C": [0.9, 0.4, 0.1]})
+    [('B', 'slow')]
+    """
+    import numpy as np
+
+    names = list(curves)
+    values = {k: np.asarray(v, dtype=float) for k, v in curves.items()}
+    pairs = []
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            a, b = values[first], values[second]
+            both = np.isfinite(a) & np.isfinite(b)
+            if both.any() and np.all(np.abs(a[both] - b[both]) <= atol + rtol * np.maximum(np.abs(a[both]), np.abs(b[both]))):
+                pairs.append((first, second))
+    return pairs
+
+
+def _cell_text(value, digits: int, percent: bool) -> str:
+    from reliability.reports import format_number, format_percent
+
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    if isinstance(value, str):
+        return value
+    if percent and not isinstance(value, bool):
+        return format_percent(value, digits)
+    return format_number(value, digits)
+
+
+def styled_table(frame, *, percent=(), digits: int | dict = 3, index: bool = False, caption: str | None = None):
+    """A table formatted for reading: integers whole, numbers to ``digits`` significant digits.
+
+    No scientific notation for ordinary numbers, ``yes``/``no`` for bools, ``–`` for missing
+    values, percentages with their ``%``; headers wrap so that the table fits a 1,280 px page.
+    Put units in the column names (``"servers"``, ``"recovery (min)"``).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    percent : sequence of str
+        Columns holding fractions to show as percentages.
+    digits : int or dict
+        Significant digits, for every column or per column (others get 3).
+    index : bool
+        Show the index (e.g. a meaningful row label).
+    caption : str, optional
+
+    Returns
+    -------
+    pandas.io.formats.style.Styler
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = styled_table(pd.DataFrame({"servers": [18.0, 221.0], "blocking": [0.00714, 0.0099]}),
+    ...                      percent=["blocking"])
+    >>> html = table.to_html()
+    >>> "18" in html and "0.714 %" in html and "1.8e" not in html
+    True
+    """
+    percent = set(percent)
+    unknown = percent - set(frame.columns)
+    if unknown:
+        raise ValueError(f"percent names columns the table does not have: {sorted(unknown)}")
+
+    def formatter(column):
+        n = digits.get(column, 3) if isinstance(digits, dict) else digits
+        return lambda value: _cell_text(value, n, column in percent)
+
+    styler = frame.style.format({column: formatter(column) for column in frame.columns})
+    styler = styler.format_index(lambda v: _cell_text(v, 3, False), axis=0)
+    if not index:
+        styler = styler.hide(axis="index")
+    styler = styler.set_table_styles([
+        {"selector": "th", "props": "white-space: normal; max-width: 14rem; text-align: right;"},
+        {"selector": "td", "props": "white-space: normal; font-variant-numeric: tabular-nums;"},
+    ], overwrite=False)
+    text_columns = [c for c in frame.columns if frame[c].dtype == object or str(frame[c].dtype).startswith(("str", "string"))]
+    number_columns = [c for c in frame.columns if c not in text_columns]
+    # Words read from the left, numbers line up on the right.
+    if text_columns:
+        styler = styler.set_properties(subset=text_columns, **{"text-align": "left"})
+    if number_columns:
+        styler = styler.set_properties(subset=number_columns, **{"text-align": "right"})
+    if caption:
+        styler = styler.set_caption(caption)
+    return styler

@@ -33,7 +33,7 @@ from reliability.dynamics import (
     simulate_incident,
     simulate_sweep,
 )
-from reliability.erlang import erlang_b
+from reliability.queues import erlang_b
 from reliability.retry import AdaptiveThrottle, Backoff, FixedRetries, RetryBudget, RetryingConnectionPool, TokenBucket
 from reliability.simulate import Schedule, simulate_connection_pool
 

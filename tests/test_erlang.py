@@ -1,4 +1,4 @@
-"""Tests of reliability.erlang against mpmath at 50 digits, published tables, limits and invariants."""
+"""Tests of reliability.queues against mpmath at 50 digits, published tables, limits and invariants."""
 
 import math
 import warnings
@@ -9,8 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reliability import erlang
-from reliability.erlang import (
+from reliability import queues as erlang
+from reliability.validation import references
+from reliability.validation.references import engset as mp_engset
+from reliability.validation.references import erlang_b as mp_erlang_b
+from reliability.validation.references import erlang_c as mp_erlang_c
+from reliability.validation.references import mmck as mp_mmck
+from reliability.queues.erlang_b import _log_erlang_b, _log_erlang_b_scalar
+from reliability.queues.erlang_c import _log_erlang_c, _log_erlang_c_scalar
+from reliability.queues import (
     engset,
     erlang_a,
     erlang_b,
@@ -34,42 +41,12 @@ RTOL = 1e-10
 
 
 # --- mpmath references (the expressions are the definitions, at 50 digits) ---------------
-
-def mp_erlang_b(c, a):
-    c, a = mp.mpf(c), mp.mpf(a)
-    return a**c * mp.exp(-a) / mp.gammainc(c + 1, a)
-
-
-def mp_erlang_c(c, a):
-    b = mp_erlang_b(c, a)
-    rho = mp.mpf(a) / c
-    return b / (1 - rho * (1 - b))
-
+# reliability.validation.references: engset, erlang_b, erlang_c, mmck imported above as mp_*.
 
 def mp_erlang_a(c, lam, mu, theta):
-    """Birth-death chain of M/M/c+M through J = 1F1(1; y+1; x), x = lam/theta, y = c mu/theta."""
-    lam, mu, theta = mp.mpf(lam), mp.mpf(mu), mp.mpf(theta)
-    x, y = lam / theta, c * mu / theta
-    j = mp.hyp1f1(1, y + 1, x, maxterms=10**6)
-    b = mp_erlang_b(c, lam / mu)
-    p_c = 1 / (1 / b - 1 + j)
-    first_moment = x * j - y * (j - 1)
-    mean_queue = p_c * first_moment
-    return p_c * j, theta * mean_queue / lam, mean_queue / lam
-
-
-def mp_engset(c, sources, b):
-    n = sources - 1
-    terms = [mp.binomial(n, k) * mp.mpf(b) ** k for k in range(c + 1)]
-    return terms[-1] / mp.fsum(terms)
-
-
-def mp_mmck(c, capacity, a):
-    a = mp.mpf(a)
-    weights = [a**n / mp.factorial(n) for n in range(c + 1)]
-    rho = a / c
-    weights += [weights[c] * rho**j for j in range(1, capacity - c + 1)]
-    return weights[-1] / mp.fsum(weights)
+    """(p_wait, p_abandon, mean_wait) of M/M/c+M from reliability.validation.references.erlang_a."""
+    reference = references.erlang_a(c, lam, mu, theta)
+    return reference.p_wait, reference.p_abandon, reference.mean_wait
 
 
 def assert_close(actual, expected, rtol=RTOL):
@@ -435,11 +412,11 @@ def test_scalar_kernels_equal_vectorised_kernels():
     rng = np.random.default_rng(3)
     servers = np.concatenate([rng.uniform(0, 50, 300), rng.uniform(0, 1e6, 300), np.arange(0, 40)])
     load = servers * np.concatenate([rng.uniform(0, 3, 600), rng.uniform(0, 100, 40)])
-    vector_b = erlang._log_erlang_b(servers, load)
-    vector_c = erlang._log_erlang_c(servers, load)
+    vector_b = _log_erlang_b(servers, load)
+    vector_c = _log_erlang_c(servers, load)
     for c, a, lb, lc in zip(servers, load, vector_b, vector_c):
-        sb = erlang._log_erlang_b_scalar(float(c), float(a))
-        sc = erlang._log_erlang_c_scalar(float(c), float(a))
+        sb = _log_erlang_b_scalar(float(c), float(a))
+        sc = _log_erlang_c_scalar(float(c), float(a))
         assert sb == pytest.approx(lb, rel=1e-13, abs=1e-13)
         assert sc == pytest.approx(lc, rel=1e-13, abs=1e-13)
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reliability.erlang import (
+from reliability.queues import (
     engset,
     erlang_a,
     erlang_b,
@@ -42,18 +42,11 @@ from reliability.headroom import (
     surge_for_failure,
 )
 from reliability.retry import AdaptiveThrottle, FixedRetries, RetryBudget, TokenBucket
+# B(c, a) = a^c e^-a / Gamma(c + 1, a) and sum_{i<=r} p^i, evaluated at 50 digits
+from reliability.validation.references import erlang_b as mp_erlang_b
+from reliability.validation.references import expected_attempts as mp_attempts
 
 mp.mp.dps = 40
-
-
-def mp_erlang_b(c, a):
-    """B(c, a) = a^c e^-a / Gamma(c + 1, a), the definition, at 40 digits."""
-    c, a = mp.mpf(c), mp.mpf(a)
-    return a**c * mp.exp(-a) / mp.gammainc(c + 1, a)
-
-
-def mp_attempts(p, retries):
-    return sum(mp.mpf(p) ** i for i in range(retries + 1))
 
 
 # --- an independent worst-state finder: the map on 200,000 points, with public erlang functions ---
@@ -619,7 +612,7 @@ def test_autoscaling_and_inverse_inputs_are_checked():
 def test_queue_failures_are_priced_as_timeouts():
     # A request queue's failures are answers the client gave up on: the AWS bucket charges a
     # timeout retry 10 tokens, not 5, so it lets fewer retries through than for a refusal.
-    from reliability.headroom import _policy
+    from reliability.headroom.side import _policy
     from reliability.retry import TokenBucket
 
     aws = TokenBucket.aws_standard()

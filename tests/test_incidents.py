@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from reliability import incidents
-from reliability.erlang import erlang_b
+from reliability.queues import erlang_b
 from reliability.incidents import (
     CalibrationGrid,
     IncidentFileError,

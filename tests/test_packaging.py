@@ -18,9 +18,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # conda-forge names that differ from the PyPI names of the same distribution.
 CONDA_TO_PYPI = {
     "matplotlib-base": "matplotlib",
+    "python-tzdata": "tzdata",
     "pytables": "tables",
     "pytorch": "torch",
 }
+
+# conda-forge packages whose name is a PyPI distribution's but which are something else there:
+# conda-forge's tzdata is the system time-zone database, not the Python module (python-tzdata).
+CONDA_NAME_CLASHES = {"tzdata": "python-tzdata"}
 
 # Entries of environment.yml that are not Python dependencies of the package.
 CONDA_ONLY = {"python", "pip"}
@@ -75,6 +80,14 @@ def test_conda_spec_parsing():
     assert _conda_spec("numpy=1.26") == ("numpy", SpecifierSet("==1.26.*"))
     assert _conda_spec("matplotlib-base>=3.8") == ("matplotlib", SpecifierSet(">=3.8"))
     assert _conda_spec("PyYAML") == ("pyyaml", SpecifierSet(""))
+    assert _conda_spec("python-tzdata>=2024.1") == ("tzdata", SpecifierSet(">=2024.1"))
+
+
+def test_environment_uses_conda_forge_names():
+    entries = [e for e in _environment()["dependencies"] if isinstance(e, str)]
+    names = {re.fullmatch(r"\s*([A-Za-z0-9_.\-]+).*", e).group(1).lower() for e in entries}
+    clashes = {name: CONDA_NAME_CLASHES[name] for name in names & set(CONDA_NAME_CLASHES)}
+    assert not clashes, f"on conda-forge these are other packages; write {clashes}"
 
 
 def test_environment_matches_runtime_and_test_dependencies():

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,8 @@ from reliability.__main__ import main
 
 GOOD_PARAMETERS = 'scale: float = 2.0  # multiplier\nlabel: str = "x"  # a label'
 BAD_FAILING_SOURCE = "y = 2\n1 / divisor"
+# A run with parameters other than the defaults has files (and an index row) of its own.
+GOOD_RUN = "good--scale=3.0--label=hello"
 
 
 def _notebook(cells, smoke=None):
@@ -108,7 +111,7 @@ def test_progress_names_each_notebook_and_its_time(full_run):
 
 def test_json_of_successful_notebook(full_run):
     _, _, output = full_run
-    data = json.loads((output / "good.json").read_text())
+    data = json.loads((output / f"{GOOD_RUN}.json").read_text())
     assert data["status"] == "ok"
     assert data["error"] is None
     # -f gave scale 3 (an int, made a float for a float parameter); -p overrode the file's label.
@@ -141,7 +144,7 @@ def test_executed_notebooks_are_kept(full_run):
     assert [e.ename for e in errors] == ["ZeroDivisionError"]
     assert bad.cells[-1].source == "print('never reached')"
     assert bad.cells[-1].outputs == []  # the cell after the failure did not run
-    good = nbformat.read(output / "good.ipynb", as_version=4)
+    good = nbformat.read(output / f"{GOOD_RUN}.ipynb", as_version=4)
     bundles = [o.data for c in good.cells for o in c.get("outputs", []) if o.output_type == "display_data"]
     assert any(reports.RESULTS_MIMETYPE in b and "text/html" in b for b in bundles)
 
@@ -149,10 +152,10 @@ def test_executed_notebooks_are_kept(full_run):
 def test_index_lists_every_notebook_with_status_and_results(full_run):
     _, _, output = full_run
     index = (output / "index.html").read_text()
-    assert "href='good.html'" in index and "href='bad.html'" in index
+    assert f"href='{GOOD_RUN}.html'" in index and "href='bad.html'" in index
     assert "Does doubling work?" in index and "Fails on purpose" in index
-    good_row = index.split("<tr id='good'>")[1].split("</tbody>")[0]
-    bad_row = index.split("<tr id='bad'>")[1].split("<tr id='good'>")[0]
+    good_row = index.split(f"<tr id='{GOOD_RUN}'>")[1].split("</tbody>")[0]
+    bad_row = index.split("<tr id='bad'>")[1].split(f"<tr id='{GOOD_RUN}'>")[0]
     assert "class='ok'>ok<" in good_row
     assert "<tr><th>label</th><td>hello</td></tr><tr><th>doubled</th><td>6</td></tr>" in good_row
     assert "class='failed'>failed<" in bad_row
@@ -161,18 +164,18 @@ def test_index_lists_every_notebook_with_status_and_results(full_run):
 
 def test_html_hides_code_by_default(full_run):
     _, _, output = full_run
-    page = (output / "good.html").read_text()
+    page = (output / f"{GOOD_RUN}.html").read_text()
     assert "Recorded results" in page  # the output of the cell is there...
     assert '<span class="n">record</span>' not in page  # ...but not its code
     assert "Run with these parameters" in page
-    with_code = reports.render_html(nbformat.read(output / "good.ipynb", as_version=4), with_code=True)
+    with_code = reports.render_html(nbformat.read(output / f"{GOOD_RUN}.ipynb", as_version=4), with_code=True)
     assert '<span class="n">record</span>' in with_code
 
 
 def test_no_temporary_files_left(full_run):
     _, _, output = full_run
     names = sorted(p.name for p in output.iterdir())
-    expected = ["index.html"] + [f"{stem}.{suffix}" for stem in ("good", "bad") for suffix in ("html", "ipynb", "json")]
+    expected = ["index.html"] + [f"{stem}.{suffix}" for stem in (GOOD_RUN, "bad") for suffix in ("html", "ipynb", "json")]
     assert names == sorted(expected)
 
 
@@ -192,7 +195,7 @@ def test_smoke_only_run_ignores_a_shadowing_kernelspec(notebooks_dir, tmp_path, 
                              "--only", "good.ipynb", "--smoke"])
     assert code == 0, err
     assert "note: the 'python3' kernelspec" in err
-    data = json.loads((output / "good.json").read_text())
+    data = json.loads((output / "good--smoke.json").read_text())
     assert data["smoke"] is True
     assert data["results"]["doubled"] == 1.0  # smoke scale 0.5
     index = (output / "index.html").read_text()
@@ -403,3 +406,68 @@ def test_interrupted_notebook_stops_the_run_and_leaves_no_files(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         reports.build_reports([tmp_path / "stop.ipynb"], output, log=lambda line: None)
     assert list(output.iterdir()) == []
+
+
+def test_params_without_a_name_lists_the_notebooks_with_their_questions(notebooks_dir):
+    code, out, _ = _run_cli(["params", "--notebooks", notebooks_dir])
+    assert code == 0
+    assert "good" in out and "Does doubling work?" in out
+    assert "bad" in out and "Fails on purpose" in out
+
+
+def test_a_scalar_for_a_list_parameter_gets_the_hint_to_write_a_list(tmp_path):
+    nb = _notebook([new_markdown_cell("# Lists"), _parameters_cell("loads: list = [1.0, 2.0]  # loads to size")])
+    nbformat.write(nb, tmp_path / "lists.ipynb")
+    code, _, err = _run_cli(["report", "--notebooks", tmp_path, "--output", tmp_path / "r", "--only", "lists",
+                             "-p", "loads", "10"])
+    assert code == 2
+    assert "parameter 'loads' of notebook lists is list, got int 10" in err and "write [10]" in err
+
+
+def test_a_run_with_other_parameters_gets_its_own_files_and_index_row(notebooks_dir, tmp_path):
+    output = tmp_path / "reports"
+    assert _run_cli(["report", "--notebooks", notebooks_dir, "--output", output, "--only", "good"])[0] == 0
+    assert _run_cli(["report", "--notebooks", notebooks_dir, "--output", output, "--only", "good",
+                     "-p", "scale", "5"])[0] == 0
+    assert json.loads((output / "good.json").read_text())["results"]["doubled"] == 4.0  # the default run is kept
+    assert json.loads((output / "good--scale=5.0.json").read_text())["changed"] == {"scale": 5.0}
+    index = (output / "index.html").read_text()
+    default_row = index.split("<tr id='good'>")[1].split("<tr id=")[0]
+    other_row = index.split("<tr id='good--scale=5.0'>")[1].split("</tbody>")[0]
+    assert "default parameters" in default_row
+    assert "differ from the defaults" in other_row and "scale = 5.0" in other_row
+
+
+def test_results_with_units_read_as_people_read_them():
+    results = reports.normalise_results({
+        "share": reports.Result(0.0005, "%", "Requests refused"),
+        "headroom": reports.Result(2.17, "%", "Old side headroom"),
+        "cycle": reports.Result(192.0, "s", "Flapping cycle"),
+        "full_service": reports.Result(0.03333, "h", "Back to full service"),
+        "servers": reports.Result(1.866740e+01, "servers", "Servers"),
+        "plain": 0.25,
+    })
+    assert [r.text for r in results.values()] == ["0.05 %", "217 %", "3.2 min", "2 min", "18.7 servers", "0.25"]
+    with pytest.raises(ValueError, match="finite"):
+        reports.Result(float("inf"), "s", "never")
+
+
+def test_record_answer_is_extracted_with_the_results():
+    def bundle(payload):
+        return nbformat.v4.new_output("display_data", data={reports.RESULTS_MIMETYPE: payload})
+
+    nb = _notebook([new_code_cell("a"), new_code_cell("b")])
+    nb.cells[0].outputs = [bundle({"order": ["n"], "results": {"n": 12},
+                                   "schema": {"n": {"unit": "servers", "label": "Servers", "digits": 3}}})]
+    nb.cells[1].outputs = [bundle({"answer": "Twelve servers.", "details": ["At 10 Erlangs."]})]
+    recorded = reports.extract_record(nbformat.reads(nbformat.writes(nb), as_version=4))
+    assert recorded.answer == "Twelve servers." and recorded.details == ("At 10 Erlangs.",)
+    assert recorded.result("n").text == "12 servers"
+
+
+def test_html_is_self_contained_with_formulas_as_mathml():
+    nb = _notebook([new_markdown_cell("# Maths\n\n$$B = \\frac{a^c / c!}{\\sum_k a^k / k!}$$ with `$HOME` and $a$.")])
+    page = reports.render_html(nb)
+    assert "<math" in page and "$$" not in page and "\\frac" not in page
+    assert "$HOME" in page  # code is left alone
+    assert not re.findall(r"""(?:src|href)=["']https?://""", page), "the page loads something from the network"

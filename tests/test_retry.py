@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reliability.erlang import erlang_b, response_time_sf
+from reliability.queues import erlang_b, response_time_sf
 from reliability.retry import (
     AdaptiveThrottle,
     Backoff,
@@ -27,38 +27,20 @@ from reliability.retry import (
     layered_amplification,
     metastability_map,
 )
+from reliability.validation import references
+from reliability.validation.references import erlang_b as mp_erlang_b
+from reliability.validation.references import expected_attempts as mp_expected_attempts
 
 mp.mp.dps = 40
 
 
 # --- independent references ---------------------------------------------------------------
 
-def mp_expected_attempts(p, r):
-    p = mp.mpf(p)
-    return mp.fsum(p**k for k in range(r + 1))  # the definition: sum_{k=0}^{r} p^k
-
+# mp_expected_attempts, mp_erlang_b: reliability.validation.references, imported above.
 
 def mp_response_time_sf(c, lam, mu, t):
-    """P(W + S > t) in M/M/c from the textbook sums (Erlang C by its series), at 40 digits."""
-    c = int(c)
-    lam, mu, t = mp.mpf(lam), mp.mpf(mu), mp.mpf(t)
-    a = lam / mu
-    if a >= c:
-        return mp.mpf(1)
-    top = a**c / mp.factorial(c) * c / (c - a)
-    p_wait = top / (mp.fsum(a**k / mp.factorial(k) for k in range(c)) + top)
-    theta = (c - a) * mu
-    if abs(theta - mu) < mp.mpf(10) ** -30:
-        tail = (1 + mu * t) * mp.exp(-mu * t)
-    else:
-        tail = (theta * mp.exp(-mu * t) - mu * mp.exp(-theta * t)) / (theta - mu)
-    return (1 - p_wait) * mp.exp(-mu * t) + p_wait * tail
-
-
-def mp_erlang_b(n, a):
-    a = mp.mpf(a)
-    terms = [a**k / mp.factorial(k) for k in range(int(n) + 1)]
-    return terms[-1] / mp.fsum(terms)  # (a^N / N!) / sum_{k<=N} a^k / k!
+    """P(W + S > t) in M/M/c (reliability.validation.references.response_time_sf), at 50 digits."""
+    return references.response_time_sf(c, mp.mpf(lam) / mp.mpf(mu), t, mu)
 
 
 def brute_force_roots(queue_map, points=400_001):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import mpmath
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +13,8 @@ from reliability import validation
 from reliability.retry import FixedRetries
 from reliability.simulate import simulate_retrying_queue
 from reliability.validation import MODELS, SIZES, ValidationSize, recovery_time, validation_table
+from reliability.validation import references
+from reliability.validation.table import _mc_layer
 
 SEED = 20250109
 
@@ -142,11 +145,11 @@ def test_sizes_are_ordered():
 
 def test_monte_carlo_of_nested_layers_is_independent_of_the_product_formula():
     rng = np.random.default_rng(1)
-    cost, ok = validation._mc_layer(1.0, (3, 3, 3), 50, rng)
+    cost, ok = _mc_layer(1.0, (3, 3, 3), 50, rng)
     assert (cost == 64).all() and not ok.any()  # a dead backend: 4 x 4 x 4 attempts
-    cost, ok = validation._mc_layer(0.0, (3, 3, 3), 50, rng)
+    cost, ok = _mc_layer(0.0, (3, 3, 3), 50, rng)
     assert (cost == 1).all() and ok.all()
-    cost, _ = validation._mc_layer(0.5, (2,), 200_000, rng)
+    cost, _ = _mc_layer(0.5, (2,), 200_000, rng)
     assert cost.mean() == pytest.approx(1.75, abs=0.01)  # 1 + 1/2 + 1/4
 
 
@@ -188,3 +191,60 @@ def test_simulated_metastability_rejects_bad_arguments():
         validation.simulated_metastability(10, 1.0, 3.0, [0.5], seed=-2)
     with pytest.raises(ValueError, match="load_shares"):
         validation.simulated_metastability(10, 1.0, 3.0, [-0.5])
+
+
+# --- the mpmath references ------------------------------------------------------------------------------------
+
+def test_references_give_textbook_values():
+    assert float(references.erlang_b(4, 2.0)) == 2 / 21
+    assert float(references.erlang_b(0, 3.0)) == 1.0
+    assert round(float(references.erlang_b(10, 5.0)), 12) == 0.018384570337
+    assert abs(float(references.erlang_c(2, 1.0)) - 1 / 3) < 1e-16
+    assert references.erlang_c(2, 2.0) == 1 and references.wait_sf(2, 3.0, 1.0) == 1
+    assert references.mean_wait(2, 2.0) == mpmath.inf
+    erlang_a = references.erlang_a(14, 10 / 3, 1 / 3, 1 / 5)
+    assert (round(float(erlang_a.p_wait), 9), round(float(erlang_a.p_abandon), 10)) == (0.145260114, 0.0139837441)
+    assert abs(float(references.mmck(5, 12, 2.0)) - 5.869125e-5) < 5e-12
+    assert float(references.layered_amplification(0.5, [3, 3, 3])) == 2.0
+
+
+@pytest.mark.parametrize("c, a", [(1, 0.5), (3, 2.9), (10, 8.0), (30, 25.0), (50, 80.0)])
+def test_reference_erlang_b_and_c_equal_their_finite_sums(c, a):
+    with mpmath.workdps(50):
+        terms = [mpmath.mpf(a) ** k / mpmath.factorial(k) for k in range(c + 1)]
+        b = terms[-1] / mpmath.fsum(terms)
+        assert abs(references.erlang_b(c, a) - b) < mpmath.mpf(10) ** -45 * b
+        if a < c:
+            top = terms[-1] * c / (c - mpmath.mpf(a))
+            erlang_c = top / (mpmath.fsum(terms[:-1]) + top)
+            assert abs(references.erlang_c(c, a) - erlang_c) < mpmath.mpf(10) ** -45 * erlang_c
+
+
+@pytest.mark.parametrize("c, lam, theta", [(1, 0.5, 1.0), (10, 11.0, 0.5), (5, 8.0, 0.1)])
+def test_reference_erlang_a_equals_the_summed_birth_death_chain(c, lam, theta):
+    with mpmath.workdps(50):
+        terms, n = [mpmath.mpf(1)], 0
+        while n <= c or terms[-1] > mpmath.mpf(10) ** -70 * terms[c]:
+            n += 1
+            terms.append(terms[-1] * lam / (min(n, c) + max(n - c, 0) * mpmath.mpf(theta)))
+        total = mpmath.fsum(terms)
+        queue = mpmath.fsum((k - c) * terms[k] for k in range(c + 1, len(terms))) / total
+        reference = references.erlang_a(c, lam, 1.0, theta)
+        for value, chain in [(reference.p_wait, mpmath.fsum(terms[c:]) / total),
+                             (reference.mean_wait, queue / lam), (reference.p_abandon, theta * queue / lam)]:
+            assert abs(value - chain) < mpmath.mpf(10) ** -40 * chain
+
+
+def test_references_keep_the_precision_of_mpmath_arguments():
+    # inside findroot the load is an mpf: it must not be rounded to a double on the way in
+    with mpmath.workdps(50):
+        load = mpmath.mpf(2) + mpmath.mpf(10) ** -30
+        assert references.erlang_b(4, load) != references.erlang_b(4, 2.0)
+        root = mpmath.findroot(lambda x: references.erlang_b(4, x) - mpmath.mpf(2) / 21, mpmath.mpf("2.1"))
+        assert abs(root - 2) < mpmath.mpf(10) ** -40
+
+
+def test_reference_response_time_of_m_m_1_is_exponential():
+    # M/M/1: W + S is exponential with rate mu - lambda; theta = mu takes the limiting branch
+    assert abs(float(references.response_time_sf(1, 0.5, 2.0)) - math.exp(-1.0)) < 1e-15
+    assert abs(float(references.response_time_sf(2, 1.0, 3.0)) - float(references.response_time_sf(2, 1.0 + 1e-12, 3.0))) < 1e-10

@@ -1,0 +1,526 @@
+"""What clients do with a failed attempt: the retry policies, backoff, and the one policy parser.
+
+Every policy is a frozen dataclass that answers every question the package asks of it
+through its own methods, so no caller branches on its type:
+
+* ``amplification(p_fail, timed_out=False)``: steady-state attempts per request that reach
+  the server when each attempt fails independently with probability ``p_fail`` (the mean-field
+  models: :mod:`.queue`, :mod:`.pool`, :mod:`reliability.headroom`);
+* ``step_gate(request_rates, time_step, population)``: its state in a time-stepped model
+  (:mod:`.gates`, driven by :mod:`reliability.dynamics`); ``time_scales``: the windows that
+  model's step must resolve;
+* ``limiter()``: its state for one client population in the discrete-event simulator
+  (:mod:`.limiters`, driven by :mod:`reliability.simulate`);
+* ``retry_share(p_fail, timed_out=False)``: the per-generation retry share of the fluid model
+  (:mod:`.fluid`); ``failure_ceiling``: the failure probability at which the policy starts
+  rejecting first attempts (None for a policy that never does), so the fixed-point scan
+  brackets the jump there; ``throttles_first_attempts``;
+* ``max_attempts`` and ``with_max_retries(r)``.
+
+:func:`parse_policy` turns a number of retries or a short string (notebook parameters) into a
+policy; every model that takes a policy reads it through it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validate import as_array, is_scalar, number, output, probability, whole
+from .amplification import _expected_attempts
+from .gates import BucketGate, BudgetGate, OpenGate, ThrottleGate
+from .limiters import BucketLimiter, BudgetLimiter, ThrottleLimiter, UnlimitedLimiter
+
+__all__ = ["FixedRetries", "RetryBudget", "TokenBucket", "AdaptiveThrottle", "Backoff", "parse_policy",
+           "step_gate", "thinned_retry_share"]
+
+
+def _set_number(policy, name: str, *, minimum: float = 0.0, strict: bool = False) -> None:
+    """Check a numeric field of a frozen policy and store it as a float."""
+    value = number(f"{type(policy).__name__}.{name}", getattr(policy, name), minimum=minimum, strict=strict)
+    object.__setattr__(policy, name, value)
+
+
+def _set_count(policy, name: str) -> None:
+    """Check a whole-number field (>= 0) of a frozen policy and store it as an int."""
+    object.__setattr__(policy, name, whole(f"{type(policy).__name__}.{name}", getattr(policy, name)))
+
+
+def _set_flag(policy, name: str) -> None:
+    value = getattr(policy, name)
+    if not isinstance(value, bool):
+        raise ValueError(f"{type(policy).__name__}.{name} must be True or False, got {value!r}")
+
+
+def _wanted(policy, p_fail):
+    """(scalar input?, p, attempts the clients want to send: expected_attempts(p, max_retries))."""
+    scalar = is_scalar(p_fail)
+    p = probability("p_fail", p_fail)
+    return scalar, p, _expected_attempts(p, np.full_like(p, float(policy.max_retries)))
+
+
+def thinned_retry_share(policy, p_fail: np.ndarray, *, timed_out: bool = False) -> np.ndarray:
+    """``y <= p`` with ``expected_attempts(y, r) = A(p)``: each retry generation thinned alike.
+
+    A policy that grants fewer retries than a fixed cap reproduces its steady-state
+    amplification ``A(p)`` in a generation model when attempt ``k + 1`` is sent at ``y`` times
+    the rate of attempt ``k``. Found by a vectorised bisection (``expected_attempts`` is
+    increasing in ``y``); works for any policy with ``amplification`` and ``max_attempts``.
+    """
+    p = np.asarray(p_fail, dtype=np.float64)
+    r = np.full_like(p, float(policy.max_attempts - 1))
+    target = np.asarray(policy.amplification(p, timed_out=timed_out), dtype=np.float64)
+    low, high = np.zeros_like(p), p.copy()
+    for _ in range(60):
+        mid = 0.5 * (low + high)
+        above = _expected_attempts(mid, r) > target
+        high = np.where(above, mid, high)
+        low = np.where(above, low, mid)
+    return 0.5 * (low + high)
+
+
+class _Policy:
+    """The answers every policy shares; each policy overrides what it does differently."""
+
+    #: Failure probability beyond which the policy rejects first attempts (None: it never does).
+    failure_ceiling = None
+    #: Whether the policy turns away first attempts locally (the fluid model cannot follow that).
+    throttles_first_attempts = False
+    #: (label, seconds) of the windows a time-stepped model must resolve.
+    time_scales: tuple = ()
+
+    @property
+    def max_attempts(self) -> int:
+        return int(self.max_retries) + 1
+
+    def with_max_retries(self, max_retries: int):
+        """The same policy with another retry cap."""
+        return dataclasses.replace(self, max_retries=max_retries)
+
+    def retry_share(self, p_fail, *, timed_out: bool = False) -> np.ndarray:
+        """Retries per attempt of each generation in the fluid model (:func:`thinned_retry_share`)."""
+        return thinned_retry_share(self, p_fail, timed_out=timed_out)
+
+
+@dataclass(frozen=True)
+class FixedRetries(_Policy):
+    """Retry every failed attempt, up to ``max_retries`` times (the classic client default).
+
+    Examples
+    --------
+    >>> policy = FixedRetries(3)
+    >>> policy.max_attempts, policy.amplification(1.0)
+    (4, 4.0)
+    """
+
+    max_retries: int = 3
+
+    def __post_init__(self):
+        _set_count(self, "max_retries")
+
+    def amplification(self, p_fail, *, timed_out: bool = False):
+        """Expected attempts per request: :func:`expected_attempts` ``(p_fail, max_retries)``."""
+        scalar, _, wanted = _wanted(self, p_fail)
+        return output(wanted, scalar)
+
+    def retry_share(self, p_fail, *, timed_out: bool = False) -> np.ndarray:
+        """Every failed attempt is retried: the share is ``p_fail`` itself."""
+        return np.array(p_fail, dtype=np.float64, copy=True)
+
+    def limiter(self) -> UnlimitedLimiter:
+        return UnlimitedLimiter(int(self.max_retries))
+
+    def step_gate(self, request_rates, time_step: float, population: float) -> OpenGate:
+        return OpenGate()
+
+
+@dataclass(frozen=True)
+class RetryBudget(_Policy):
+    """Retry at most ``ratio`` x requests over a sliding window (Finagle / Envoy style budget).
+
+    A retry is granted when, counting it, the retries in the last ``window`` seconds stay within
+    ``ratio`` times the requests (first attempts) in that window, and the request has retried
+    fewer than ``max_retries`` times. No minimum retry rate is granted (Finagle adds one by
+    default); at a low request rate the budget is therefore strict.
+
+    In steady state the budget caps the retries per request at ``ratio``, so the attempts per
+    request are ``min(expected_attempts(p, r), 1 + ratio)``.
+
+    Examples
+    --------
+    >>> RetryBudget(ratio=0.1).amplification(1.0)
+    1.1
+    >>> round(RetryBudget(ratio=0.1).amplification(0.05), 6)  # below the budget: as FixedRetries(3)
+    1.052625
+    """
+
+    ratio: float = 0.1
+    max_retries: int = 3
+    window: float = 10.0
+
+    def __post_init__(self):
+        _set_number(self, "ratio")
+        _set_count(self, "max_retries")
+        _set_number(self, "window", strict=True)
+
+    @property
+    def time_scales(self) -> tuple:
+        return (("RetryBudget.window", self.window),)
+
+    def amplification(self, p_fail, *, timed_out: bool = False):
+        """``min(expected_attempts(p_fail, max_retries), 1 + ratio)``."""
+        scalar, _, wanted = _wanted(self, p_fail)
+        return output(np.minimum(wanted, 1.0 + self.ratio), scalar)
+
+    def limiter(self) -> BudgetLimiter:
+        return BudgetLimiter(self)
+
+    def step_gate(self, request_rates, time_step: float, population: float) -> BudgetGate:
+        return BudgetGate(self, request_rates, time_step, population)
+
+
+@dataclass(frozen=True)
+class TokenBucket(_Policy):
+    """Retry quota: each retry takes tokens from a bucket that successes refill.
+
+    A retry costs ``retry_cost`` tokens (``timeout_retry_cost`` after a timeout) and is refused
+    when the bucket holds fewer. A success deposits ``success_refund`` tokens; with
+    ``refund_retry_cost`` (the AWS SDK rule) a successful *retry* instead gives back what it cost.
+    The bucket never holds more than ``capacity``.
+
+    Steady state. With per-attempt failure probability ``p`` and cost ``k``, the expected token
+    drift per request when every retry is granted is (AWS rule)
+    ``(1 - p) * refund - (A - 1) * p * k`` or (plain rule) ``A (1 - p) s - (A - 1) k`` with
+    ``A = expected_attempts(p, r)``. While it is >= 0 the bucket stays full and the policy acts
+    as :class:`FixedRetries`; when it is negative the bucket empties and hovers near zero,
+    granting just enough retries to keep the drift at zero:
+    ``A = 1 + (1 - p) refund / (p k)`` (AWS) or ``A = k / (k - (1 - p) s)`` (plain).
+    ``amplification`` is the minimum of the two, so it rises with ``p`` and then falls back
+    towards 1 as the bucket starves (it is not monotone in ``p``).
+
+    Examples
+    --------
+    >>> aws = TokenBucket.aws_standard()
+    >>> aws.capacity, aws.retry_cost, aws.timeout_retry_cost, aws.success_refund
+    (500.0, 5.0, 10.0, 1.0)
+    >>> round(aws.amplification(0.5), 12)   # 1 + 0.5 * 1 / (0.5 * 5)
+    1.2
+    >>> round(aws.amplification(0.5, timed_out=True), 12)
+    1.1
+    """
+
+    capacity: float = 10.0
+    retry_cost: float = 1.0
+    timeout_retry_cost: float = 1.0
+    success_refund: float = 0.1
+    max_retries: int = 3
+    refund_retry_cost: bool = False
+
+    def __post_init__(self):
+        for name in ("capacity", "retry_cost", "timeout_retry_cost"):
+            _set_number(self, name, strict=True)
+        _set_number(self, "success_refund")
+        _set_count(self, "max_retries")
+        _set_flag(self, "refund_retry_cost")
+        for name in ("retry_cost", "timeout_retry_cost"):
+            if getattr(self, name) > self.capacity:
+                raise ValueError(
+                    f"TokenBucket.{name} must be <= capacity ({self.capacity:g}) or no retry is ever "
+                    f"possible, got {getattr(self, name)!r}"
+                )
+
+    @classmethod
+    def simple(cls, max_retries: int = 3) -> "TokenBucket":
+        """A small bucket: capacity 10, a retry costs 1, every success deposits 0.1 (gRPC-like ratio)."""
+        return cls(capacity=10.0, retry_cost=1.0, timeout_retry_cost=1.0, success_refund=0.1,
+                   max_retries=max_retries, refund_retry_cost=False)
+
+    @classmethod
+    def aws_standard(cls, max_retries: int = 2) -> "TokenBucket":
+        """The AWS SDKs' "standard" retry mode quota.
+
+        Constants as in the SDKs' sources: INITIAL_RETRY_TOKENS = 500, RETRY_COST = 5,
+        TIMEOUT_RETRY_COST = 10, NO_RETRY_INCREMENT = 1 (aws-sdk-js-v3
+        packages/middleware-retry/src/constants.ts; smithy-rs token bucket: DEFAULT_CAPACITY 500,
+        RETRY_COST 5, RETRY_TIMEOUT_COST = 2 * RETRY_COST, PERMIT_REGENERATION_AMOUNT 1; the Swift
+        SDK's RetryQuota has the same four numbers). A success without retry adds
+        NO_RETRY_INCREMENT; a successful retry releases the tokens it took
+        (``releaseRetryTokens(retryTokenAmount)`` in defaultRetryQuota.ts). Standard mode makes
+        at most 3 attempts by default (AWS SDKs and Tools reference guide, "Retry behavior"),
+        i.e. ``max_retries=2``.
+        """
+        return cls(capacity=500.0, retry_cost=5.0, timeout_retry_cost=10.0, success_refund=1.0,
+                   max_retries=max_retries, refund_retry_cost=True)
+
+    def amplification(self, p_fail, *, timed_out: bool = False):
+        """Steady-state attempts per request (see the class notes); ``timed_out`` picks the retry cost."""
+        scalar, p, wanted = _wanted(self, p_fail)
+        cost = self.timeout_retry_cost if timed_out else self.retry_cost
+        allowed = np.full_like(p, np.inf)
+        if self.refund_retry_cost:
+            failing = p > 0.0
+            allowed[failing] = 1.0 + (1.0 - p[failing]) * self.success_refund / (p[failing] * cost)
+        else:
+            deficit = cost - (1.0 - p) * self.success_refund
+            starving = deficit > 0.0
+            allowed[starving] = cost / deficit[starving]
+        return output(np.minimum(wanted, allowed), scalar)
+
+    def limiter(self) -> BucketLimiter:
+        return BucketLimiter(self)
+
+    def step_gate(self, request_rates, time_step: float, population: float) -> BucketGate:
+        return BucketGate(self, request_rates, time_step, population)
+
+
+@dataclass(frozen=True)
+class AdaptiveThrottle(_Policy):
+    """Client-side adaptive throttling (Google SRE book, "Handling Overload").
+
+    Each client keeps, over the last ``window`` seconds, the attempts it made (``requests``) and
+    those the backend accepted (``accepts``, here: succeeded), and rejects a new attempt locally
+    with probability ``max(0, (requests - k * accepts) / (requests + 1))``. Failed attempts are
+    retried up to ``max_retries`` times; retries pass the same throttle.
+
+    Steady state (mean field, many requests per window). With backend failure probability ``p``
+    the throttle is idle while ``k (1 - p) >= 1``: amplification is that of
+    :class:`FixedRetries`. Beyond the *failure ceiling* ``p* = 1 - 1/k`` the rejection
+    probability tends to 1 (requests outgrow ``k`` x accepts), so ``amplification`` is 0 there:
+    the throttle lets through only what keeps the backend at ``p*`` -- a load-dependent rate
+    that :class:`RetryingQueue` finds as a separate ("throttled") equilibrium sitting on the
+    ceiling.
+
+    Examples
+    --------
+    >>> throttle = AdaptiveThrottle(k=2.0)
+    >>> throttle.failure_ceiling
+    0.5
+    >>> throttle.amplification([0.0, 0.5, 0.6])
+    array([1.   , 1.875, 0.   ])
+    """
+
+    k: float = 2.0
+    window: float = 120.0
+    max_retries: int = 3
+
+    throttles_first_attempts = True
+
+    def __post_init__(self):
+        _set_number(self, "k", minimum=1.0)
+        _set_number(self, "window", strict=True)
+        _set_count(self, "max_retries")
+
+    @property
+    def failure_ceiling(self) -> float:
+        """Failure probability above which the throttle starts rejecting: ``1 - 1/k``."""
+        return 1.0 - 1.0 / self.k
+
+    @property
+    def time_scales(self) -> tuple:
+        return (("AdaptiveThrottle.window", self.window),)
+
+    def amplification(self, p_fail, *, timed_out: bool = False):
+        """Attempts per request that reach the backend: FixedRetries below the ceiling, 0 above."""
+        scalar, p, wanted = _wanted(self, p_fail)
+        return output(np.where(p <= self.failure_ceiling, wanted, 0.0), scalar)
+
+    def limiter(self) -> ThrottleLimiter:
+        return ThrottleLimiter(self)
+
+    def step_gate(self, request_rates, time_step: float, population: float) -> ThrottleGate:
+        return ThrottleGate(self, request_rates, time_step, population)
+
+
+def step_gate(policy, request_rates, time_step: float, population: float):
+    """The per-step gate of ``policy`` (:mod:`.gates`); no policy (None) never retries: an open gate.
+
+    Examples
+    --------
+    >>> step_gate(None, np.ones((1, 1)), 1.0, 10.0).rejection() is None
+    True
+    """
+    if policy is None:
+        return OpenGate()
+    return policy.step_gate(request_rates, time_step, population)
+
+
+# ----------------------------------------------------------------------------------------
+# Backoff
+# ----------------------------------------------------------------------------------------
+
+_JITTERS = ("none", "full", "equal", "decorrelated")
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with jitter (AWS Architecture Blog, "Exponential Backoff And Jitter").
+
+    The un-jittered delay before retry ``i`` (``i = 1`` first retry) is
+    ``d_i = min(cap, base * 2^(i-1))`` (:meth:`unjittered`). Jitter:
+
+    * ``"none"``: ``d_i``;
+    * ``"full"``: ``U(0, d_i)``, mean ``d_i / 2``;
+    * ``"equal"``: ``d_i / 2 + U(0, d_i / 2)``, mean ``3 d_i / 4``;
+    * ``"decorrelated"``: ``min(cap, U(base, 3 * previous))`` with ``previous = base`` before the
+      first retry; it depends on the previous delay, so it has no per-index closed-form mean.
+
+    Backoff delays spread retries in time; they do not change the steady-state attempt rates of
+    the mean-field models (a retry delayed is still a retry), only the transients.
+
+    Examples
+    --------
+    >>> Backoff(0.1, 2.0, "none").delay(3)
+    0.4
+    >>> Backoff(0.1, 2.0, "equal").mean(10)  # capped at 2.0
+    1.5
+    """
+
+    base: float = 0.1
+    cap: float = 20.0
+    jitter: str = "full"
+
+    def __post_init__(self):
+        _set_number(self, "base", strict=True)
+        _set_number(self, "cap", strict=True)
+        if self.cap < self.base:
+            raise ValueError(f"Backoff.cap must be >= base ({self.base!r}), got {self.cap!r}")
+        if self.jitter not in _JITTERS:
+            raise ValueError(f"Backoff.jitter must be one of {_JITTERS}, got {self.jitter!r}")
+
+    def unjittered(self, retry_index):
+        """The un-jittered delay ``min(cap, base * 2^(i-1))`` before retry ``i``, without overflow for any ``i``.
+
+        Examples
+        --------
+        >>> Backoff(0.5, 3.0, "full").unjittered([1, 2, 3, 4]).tolist()
+        [0.5, 1.0, 2.0, 3.0]
+        """
+        i = as_array("retry_index", retry_index, minimum=1.0, integer=True)
+        # beyond this exponent the cap binds; clamping keeps base * 2^k finite (ldexp: no 2^k overflow)
+        doublings = math.ceil(math.log2(self.cap) - math.log2(self.base)) + 1  # cap / base may overflow
+        exponent = np.minimum(i - 1.0, doublings).astype(np.int64)
+        with np.errstate(over="ignore"):  # only for cap within a factor 4 of the largest float: min() takes cap
+            return np.minimum(self.cap, np.ldexp(self.base, exponent))
+
+    def mean(self, retry_index):
+        """Mean delay before retry ``retry_index`` (none, full and equal jitter)."""
+        if self.jitter == "decorrelated":
+            raise ValueError(
+                "Backoff.jitter='decorrelated' has no closed-form mean per retry index "
+                "(each delay depends on the previous one); use sample()"
+            )
+        scalar = is_scalar(retry_index)
+        d = self.unjittered(retry_index)
+        factor = {"none": 1.0, "full": 0.5, "equal": 0.75}[self.jitter]
+        return output(factor * d, scalar)
+
+    def delay(self, retry_index: int, previous_delay: float | None = None, rng=None) -> float:
+        """One delay before retry ``retry_index``; ``previous_delay`` is used by decorrelated jitter."""
+        d = float(self.unjittered(retry_index))
+        if self.jitter == "none":
+            return d
+        if rng is None:
+            raise ValueError(f"rng must be a numpy Generator for jitter={self.jitter!r}, got None")
+        if self.jitter == "full":
+            return float(rng.uniform(0.0, d))
+        if self.jitter == "equal":
+            return float(d / 2.0 + rng.uniform(0.0, d / 2.0))
+        previous = self.base if previous_delay is None else number("previous_delay", previous_delay, minimum=0.0)
+        high = max(self.base, 3.0 * previous)
+        return float(min(self.cap, rng.uniform(self.base, high)))
+
+    def sample(self, retry_index: int, rng, size: int) -> np.ndarray:
+        """``size`` independent delays before retry ``retry_index``.
+
+        For decorrelated jitter each sample runs its own chain of ``retry_index`` delays from
+        ``previous = base``.
+        """
+        size = whole("size", size)
+        if rng is None:
+            raise ValueError("rng must be a numpy Generator, got None")
+        d = float(self.unjittered(retry_index))
+        if self.jitter == "none":
+            return np.full(size, d)
+        if self.jitter == "full":
+            return rng.uniform(0.0, d, size)
+        if self.jitter == "equal":
+            return d / 2.0 + rng.uniform(0.0, d / 2.0, size)
+        previous = np.full(size, self.base)
+        for _ in range(int(retry_index)):
+            previous = np.minimum(self.cap, rng.uniform(self.base, np.maximum(self.base, 3.0 * previous)))
+        return previous
+
+
+# ----------------------------------------------------------------------------------------
+# The one parser
+# ----------------------------------------------------------------------------------------
+
+_FORMS = "'none', 'fixed:<retries>', 'budget:<ratio>[:<retries>]', 'token_bucket', 'aws', 'throttle:<k>'"
+
+
+def _from_text(text: str, name: str, no_retries):
+    kind, *args = [part.strip() for part in text.strip().lower().split(":")]
+    try:
+        if kind in ("none", "no", "") and not args:
+            return no_retries
+        if kind == "fixed" and len(args) == 1:
+            retries = int(args[0])
+            return FixedRetries(retries) if retries != 0 else no_retries
+        if kind == "budget" and len(args) in (1, 2):
+            return RetryBudget(ratio=float(args[0]), max_retries=int(args[1]) if len(args) == 2 else 3)
+        if kind == "token_bucket" and not args:
+            return TokenBucket.simple()
+        if kind == "aws" and not args:
+            return TokenBucket.aws_standard()
+        if kind == "throttle" and len(args) == 1:
+            return AdaptiveThrottle(k=float(args[0]))
+    except ValueError as error:
+        raise ValueError(f"{name} {text!r}: {error}") from None
+    raise ValueError(f"{name} must be a whole number of retries, a retry policy or one of {_FORMS}, got {text!r}")
+
+
+def parse_policy(value, *, name: str = "policy", no_retries=None, require: tuple[str, ...] = ("amplification",)):
+    """A retry policy from a policy object, a whole number of retries or a short string.
+
+    Strings (for notebook parameters): ``"none"``, ``"fixed:<retries>"``,
+    ``"budget:<ratio>[:<retries>]"``, ``"token_bucket"`` (:meth:`TokenBucket.simple`), ``"aws"``
+    (:meth:`TokenBucket.aws_standard`) and ``"throttle:<k>"``. A whole number ``r`` is
+    ``FixedRetries(r)``. No retries at all (``None``, ``0``, ``"none"``, ``"fixed:0"``) gives
+    ``no_retries``: None by default, ``FixedRetries(0)`` for a model that needs a policy object.
+    A policy object passes through unchanged if it has every attribute in ``require``.
+
+    Parameters
+    ----------
+    value : retry policy, int, str or None
+    name : str
+        The argument's name in error messages (``ValueError`` naming it and the value).
+    no_retries : optional
+        What "no retries" parses to.
+    require : tuple of str
+        Attributes a policy object must have for the caller (e.g. ``"step_gate"``).
+
+    Examples
+    --------
+    >>> parse_policy("fixed:3")
+    FixedRetries(max_retries=3)
+    >>> parse_policy("budget:0.1")
+    RetryBudget(ratio=0.1, max_retries=3, window=10.0)
+    >>> parse_policy("none") is None, parse_policy(0, no_retries=FixedRetries(0))
+    (True, FixedRetries(max_retries=0))
+    """
+    if value is None:
+        return no_retries
+    if isinstance(value, str):
+        return _from_text(value, name, no_retries)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        if value < 0:
+            raise ValueError(f"{name} must be a whole number of retries >= 0 (max_retries), got {value!r}")
+        return FixedRetries(int(value)) if value > 0 else no_retries
+    if all(hasattr(value, attribute) for attribute in require) and callable(getattr(value, "amplification", None)):
+        return value
+    needs = ", ".join(require)
+    raise ValueError(f"{name} must be a whole number of retries, a retry policy (with {needs}) or one of "
+                     f"{_FORMS}, got {value!r}")
