@@ -26,7 +26,7 @@ import pandas as pd
 import reliability as _rel
 from reliability._records import Record
 from reliability.plotting import coinciding, label_axes, legend_outside, palette, reference_line
-from reliability.reports import Result, format_percent, plural
+from reliability.reports import Result, format_number, format_percent, plural
 
 __all__ = [
     "Sizing",
@@ -177,7 +177,7 @@ def draw_sizing(sizing: Sizing, ax=None, *, legend: bool = True):
         reference_line(ax, sizing.targets[name], color=colours[name])
     ax.set_yscale("log")
     ax.set_ylim(1e-5, 1.5)
-    label_axes(ax, "servers", "probability", x_unit="count", title=f"offered load {sizing.load:g} Erlangs")
+    label_axes(ax, "servers", "probability", x_unit="count", title=f"offered load {format_number(sizing.load)} Erlangs")
     if legend:
         legend_outside(ax, title="requirement\n(thin dashed line: its target)")
     return ax.figure
@@ -187,7 +187,7 @@ def sizing_summary(sizing: Sizing) -> str:
     """One sentence: the servers each requirement needs at this load (and what coincides)."""
     parts = [f"{plural(n, 'server')} for {name} ≤ {sizing.targets[name]:g}" for name, n in sizing.servers.items()]
     note = coinciding_note(sizing)
-    return f"At {sizing.load:g} Erlangs: " + "; ".join(parts) + "." + (f" ({note}.)" if note else "")
+    return f"At {format_number(sizing.load)} Erlangs: " + "; ".join(parts) + "." + (f" ({note}.)" if note else "")
 
 
 def size_split(offered_load: float, new_share: float, surge: float, target: float, *,

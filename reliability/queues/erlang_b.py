@@ -10,6 +10,10 @@ logarithms cancel; the tail ``Q`` comes from ``scipy.special.gammaincc``. Where 
 would underflow (load well above the servers) we never form it: ``1 / B`` is evaluated
 directly as ``a`` times Legendre's continued fraction for ``Gamma(c + 1, a) / (a^c e^-a)``,
 which converges in a few dozen steps there. Everything downstream works with ``log B``.
+
+At astronomical sizes (``c + 1 > 1e300``) ``gammaincc`` returns NaN away from its mean; there,
+for loads more than 8 standard deviations below the servers, ``Q(c + 1, a) = 1`` to within
+``Phi(-8) = 6e-16`` and is taken as 1.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import math
 import numpy as np
 from scipy import special
 
-from .._validate import as_array, is_scalar
+from .._validate import as_array, broadcast
 from ._kernels import (
     in_blocks,
     log_poisson_pmf_positive,
@@ -34,11 +38,18 @@ __all__ = ["erlang_b"]
 # there it converges in <= 16 steps; below it Q(c + 1, a) >= 6e-16 cannot underflow and
 # gammaincc is accurate to ~1e-13 (it degrades to ~1e-12 further out in the tail).
 _CF_SIGMAS = 8.0
+# Above this many servers gammaincc fails (NaN) below its mean, where Q(c + 1, a) = 1 - Phi(-8) or closer.
+_HUGE_SERVERS = 1e300
 
 
 def _log_b_by_tail(servers: np.ndarray, load: np.ndarray) -> np.ndarray:
     """log pmf(c; a) - log Q(c + 1, a) for servers > 0, load > 0 below the continued fraction's region."""
-    log_b = log_poisson_pmf_positive(servers, load) - np.log(special.gammaincc(servers + 1.0, load))
+    s = servers + 1.0
+    tail = special.gammaincc(s, load)
+    if s.size and s.max() > _HUGE_SERVERS:
+        # astronomical sizes, far below the mean: Q = 1 to 6e-16, and gammaincc would say NaN
+        tail = np.where((s > _HUGE_SERVERS) & (load < s - _CF_SIGMAS * np.sqrt(s)), 1.0, tail)
+    log_b = log_poisson_pmf_positive(servers, load) - np.log(tail)
     # B <= 1 exactly; rounding in the last place must not say otherwise.
     return np.minimum(log_b, 0.0)
 
@@ -91,6 +102,8 @@ def _log_erlang_b_scalar(servers: float, load: float) -> float:
     s = servers + 1.0
     if load > s + _CF_SIGMAS * math.sqrt(s):
         log_b = -math.log(load * upper_gamma_cf_scalar(s, load))
+    elif s > _HUGE_SERVERS and load < s - _CF_SIGMAS * math.sqrt(s):
+        log_b = log_poisson_pmf_scalar(servers, load)  # Q(c + 1, a) = 1 to 6e-16 (see the module notes)
     else:
         log_b = log_poisson_pmf_scalar(servers, load) - math.log(float(special.gammaincc(s, load)))
     return min(log_b, 0.0)
@@ -121,9 +134,10 @@ def erlang_b(servers, load):
     >>> erlang_b([1e6], [1e6])  # a million servers, a million Erlangs
     array([0.00079746])
     """
-    scalar = is_scalar(servers, load)
     c = as_array("servers", servers, minimum=0.0)
     a = as_array("load", load, minimum=0.0)
-    if scalar:
+    if c.ndim == 0 and a.ndim == 0:
         return math.exp(_log_erlang_b_scalar(float(c), float(a)))
-    return np.exp(_log_erlang_b(c, a))
+    c, a = broadcast(servers=c, load=a)
+    with np.errstate(under="ignore"):  # B underflows to 0 far below the load: the right value
+        return np.exp(_log_erlang_b(c, a))

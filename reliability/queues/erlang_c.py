@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .._validate import as_array, is_scalar, output
+from .._validate import as_array, broadcast, output
 from ._kernels import in_blocks
 from .erlang_b import _log_erlang_b, _log_erlang_b_scalar
 
@@ -54,14 +54,18 @@ def _log_erlang_c_scalar(servers: float, load: float) -> float:
     return log_b - math.log((servers - load) / servers + load / servers * math.exp(log_b))
 
 
-def _sum_exponential_convolution(rate_1, rate_2, time):
-    """P(X + Y > t) for independent exponentials with the given rates, stable when rates are equal."""
-    low = np.minimum(rate_1, rate_2)
-    high = np.maximum(rate_1, rate_2)
-    z = (high - low) * time
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(z > 0, -np.expm1(-z) / np.where(z > 0, z, 1.0), 1.0)
-    return np.exp(-low * time) * (1.0 + low * time * ratio)
+def _sum_exponential_convolution(rate_1_time, rate_2_time):
+    """P(X + Y > t) for independent exponentials, from their rates times ``t``; stable when rates are equal.
+
+    With ``u <= v`` the two products, ``P = e^-u (1 + u (1 - e^-(v-u)) / (v - u))``. Beyond
+    ``u = 1e4`` it is 0 in double precision, so ``u`` is capped there and ``v`` at 1e300: no
+    ``inf * 0`` when a product overflows.
+    """
+    low = np.minimum(np.minimum(rate_1_time, rate_2_time), 1e4)
+    high = np.minimum(np.maximum(rate_1_time, rate_2_time), 1e300)
+    z = high - low
+    ratio = np.where(z > 0, -np.expm1(-z) / np.where(z > 0, z, 1.0), 1.0)
+    return np.exp(-low) * (1.0 + low * ratio)
 
 
 def erlang_c(servers, load):
@@ -81,19 +85,45 @@ def erlang_c(servers, load):
     >>> erlang_c(5, 7.0)
     1.0
     """
-    scalar = is_scalar(servers, load)
     c = as_array("servers", servers, minimum=0.0)
     a = as_array("load", load, minimum=0.0)
-    if scalar:
+    if c.ndim == 0 and a.ndim == 0:
         return math.exp(_log_erlang_c_scalar(float(c), float(a)))
-    return np.exp(_log_erlang_c(c, a))
+    c, a = broadcast(servers=c, load=a)
+    with np.errstate(under="ignore"):  # C underflows to 0 with servers far above the load
+        return np.exp(_log_erlang_c(c, a))
 
 
-def _wait_inputs(servers, load, service_rate):
+def _wait_inputs(servers, load, service_rate, name=None, value=None):
+    """Whether all are scalars, and the checked servers, load, service rate (and ``name=value``, if given).
+
+    Scalars come back as Python floats, arrays broadcast (a mismatch names the arguments).
+    """
     c = as_array("servers", servers, minimum=0.0)
     a = as_array("load", load, minimum=0.0)
     mu = as_array("service_rate", service_rate, minimum=0.0, strict_minimum=True)
-    return c, a, mu
+    named = {"servers": c, "load": a, "service_rate": mu}
+    if name == "quantile":
+        named[name] = as_array(name, value, minimum=0.0, maximum=1.0, strict_maximum=True)
+    elif name is not None:
+        named[name] = as_array(name, value, minimum=0.0)
+    if all(v.ndim == 0 for v in named.values()):
+        return True, [float(v) for v in named.values()]
+    return False, broadcast(**named)
+
+
+def _over_rate(numerator, rate):
+    """``numerator / rate`` for a time (``rate`` = (c - a) mu): 0 when nothing waits, inf when the
+    rate underflows to 0 or the quotient overflows (a time beyond the float range)."""
+    if isinstance(numerator, float):
+        return 0.0 if numerator == 0 else (numerator / rate if rate > 0 else math.inf)
+    with np.errstate(divide="ignore", over="ignore"):
+        return np.where(numerator == 0, 0.0, numerator / np.where(rate > 0, rate, 0.0))
+
+
+def _decay(servers, load, rate_time):
+    """(c - a) mu t where the queue is stable (0 elsewhere), as (c - a) (mu t): never inf * 0."""
+    return np.where(load < servers, (servers - load) * rate_time, 0.0)
 
 
 def wait_sf(servers, load, wait_time, service_rate=1.0):
@@ -117,17 +147,13 @@ def wait_sf(servers, load, wait_time, service_rate=1.0):
     >>> round(wait_sf(11, 10.0, 1.0), 6)
     0.250937
     """
-    scalar = is_scalar(servers, load, wait_time, service_rate)
-    c, a, mu = _wait_inputs(servers, load, service_rate)
-    t = as_array("wait_time", wait_time, minimum=0.0)
+    scalar, (c, a, mu, t) = _wait_inputs(servers, load, service_rate, "wait_time", wait_time)
     if scalar:
-        c_, a_ = float(c), float(a)
-        decay = (c_ - a_) * float(mu) * float(t) if a_ < c_ else 0.0
-        return math.exp(_log_erlang_c_scalar(c_, a_) - decay)
-    c, a, mu, t = np.broadcast_arrays(c, a, mu, t)
-    log_c = _log_erlang_c(c, a)
-    decay = np.where(a < c, (c - a) * mu * t, 0.0)
-    return np.exp(log_c - decay)
+        # Python floats overflow to inf without a warning, and (c - a) (mu t) is never inf * 0
+        decay = (c - a) * (mu * t) if a < c and t > 0 else 0.0
+        return math.exp(_log_erlang_c_scalar(c, a) - decay)
+    with np.errstate(under="ignore", over="ignore"):  # a decay beyond the float range is inf: P = 0
+        return np.exp(_log_erlang_c(c, a) - _decay(c, a, mu * t))
 
 
 def response_time_sf(servers, load, time, service_rate=1.0):
@@ -141,19 +167,18 @@ def response_time_sf(servers, load, time, service_rate=1.0):
     >>> round(response_time_sf(1, 0.5, 2.0), 12)  # M/M/1: exp(-(mu - lambda) t)
     0.367879441171
     """
-    scalar = is_scalar(servers, load, time, service_rate)
-    c, a, mu = _wait_inputs(servers, load, service_rate)
-    t = as_array("time", time, minimum=0.0)
-    c, a, mu, t = np.broadcast_arrays(c, a, mu, t)
+    scalar, (c, a, mu, t) = _wait_inputs(servers, load, service_rate, "time", time)
+    c, a, mu, t = np.broadcast_arrays(c, a, mu, t)  # 0-d arrays for scalars
     out = np.ones(c.shape)
     stable = a < c
     if stable.any():
         cs, as_, ms, ts = c[stable], a[stable], mu[stable], t[stable]
-        p_wait = np.exp(_log_erlang_c(cs, as_))
-        wait_rate = (cs - as_) * ms
-        out[stable] = (1.0 - p_wait) * np.exp(-ms * ts) + p_wait * _sum_exponential_convolution(
-            wait_rate, ms, ts
-        )
+        with np.errstate(under="ignore", over="ignore"):  # products beyond the float range: P = 0
+            p_wait = np.exp(_log_erlang_c(cs, as_))
+            service_time = ms * ts
+            out[stable] = (1.0 - p_wait) * np.exp(-service_time) + p_wait * _sum_exponential_convolution(
+                (cs - as_) * service_time, service_time
+            )
     return output(out, scalar)
 
 
@@ -165,17 +190,16 @@ def mean_wait(servers, load, service_rate=1.0):
     >>> round(mean_wait(2, 1.0), 12)  # M/M/2 at a = 1: C = 1/3, E[W] = 1/3
     0.333333333333
     """
-    scalar = is_scalar(servers, load, service_rate)
-    c, a, mu = _wait_inputs(servers, load, service_rate)
+    scalar, (c, a, mu) = _wait_inputs(servers, load, service_rate)
     if scalar:
-        c_, a_ = float(c), float(a)
-        return math.exp(_log_erlang_c_scalar(c_, a_)) / ((c_ - a_) * float(mu)) if a_ < c_ else math.inf
-    c, a, mu = np.broadcast_arrays(c, a, mu)
+        # a mean beyond the float range (a tiny service rate) is inf, as Python floats round it
+        return _over_rate(math.exp(_log_erlang_c_scalar(c, a)), (c - a) * mu) if a < c else math.inf
     out = np.full(c.shape, np.inf)
     stable = a < c
     if stable.any():
         cs, as_, ms = c[stable], a[stable], mu[stable]
-        out[stable] = np.exp(_log_erlang_c(cs, as_)) / ((cs - as_) * ms)
+        with np.errstate(under="ignore", over="ignore"):
+            out[stable] = _over_rate(np.exp(_log_erlang_c(cs, as_)), (cs - as_) * ms)
     return out
 
 
@@ -190,15 +214,17 @@ def wait_quantile(servers, load, quantile, service_rate=1.0):
     >>> round(wait_sf(11, 10.0, t), 12)
     0.1
     """
-    scalar = is_scalar(servers, load, quantile, service_rate)
-    c, a, mu = _wait_inputs(servers, load, service_rate)
-    q = as_array("quantile", quantile, minimum=0.0, maximum=1.0, strict_maximum=True)
-    c, a, mu, q = np.broadcast_arrays(c, a, mu, q)
+    scalar, (c, a, mu, q) = _wait_inputs(servers, load, service_rate, "quantile", quantile)
+    if scalar:
+        if a >= c:
+            return math.inf
+        # a quantile beyond the float range (a tiny service rate) is inf, as Python floats round it
+        return _over_rate(max(_log_erlang_c_scalar(c, a) - math.log1p(-q), 0.0), (c - a) * mu)
     out = np.full(c.shape, np.inf)
     stable = a < c
     if stable.any():
         cs, as_, ms, qs = c[stable], a[stable], mu[stable], q[stable]
-        log_c = _log_erlang_c(cs, as_)
-        log_tail = np.log1p(-qs)
-        out[stable] = np.maximum(log_c - log_tail, 0.0) / ((cs - as_) * ms)
-    return output(out, scalar)
+        with np.errstate(under="ignore", over="ignore"):
+            log_c = _log_erlang_c(cs, as_)
+            out[stable] = _over_rate(np.maximum(log_c - np.log1p(-qs), 0.0), (cs - as_) * ms)
+    return out

@@ -352,6 +352,15 @@ def step_gate(policy, request_rates, time_step: float, population: float):
 # ----------------------------------------------------------------------------------------
 
 _JITTERS = ("none", "full", "equal", "decorrelated")
+#: Most delays one call of Backoff.sample draws (one float64 array of 800 MB).
+_MAX_SAMPLES = 10**8
+
+
+def _generator(rng):
+    """``rng`` if it draws uniforms as a numpy Generator does; ValueError naming it otherwise."""
+    if not callable(getattr(rng, "uniform", None)):
+        raise ValueError(f"rng must be a numpy Generator, got {rng!r}")
+    return rng
 
 
 @dataclass(frozen=True)
@@ -387,7 +396,7 @@ class Backoff:
         _set_number(self, "cap", strict=True)
         if self.cap < self.base:
             raise ValueError(f"Backoff.cap must be >= base ({self.base!r}), got {self.cap!r}")
-        if self.jitter not in _JITTERS:
+        if not isinstance(self.jitter, str) or self.jitter not in _JITTERS:
             raise ValueError(f"Backoff.jitter must be one of {_JITTERS}, got {self.jitter!r}")
 
     def unjittered(self, retry_index):
@@ -424,6 +433,7 @@ class Backoff:
             return d
         if rng is None:
             raise ValueError(f"rng must be a numpy Generator for jitter={self.jitter!r}, got None")
+        rng = _generator(rng)
         if self.jitter == "full":
             return float(rng.uniform(0.0, d))
         if self.jitter == "equal":
@@ -439,8 +449,9 @@ class Backoff:
         ``previous = base``.
         """
         size = whole("size", size)
-        if rng is None:
-            raise ValueError("rng must be a numpy Generator, got None")
+        if size > _MAX_SAMPLES:
+            raise ValueError(f"size must be at most {_MAX_SAMPLES:,} delays per call, got {size!r}")
+        rng = _generator(rng)
         d = float(self.unjittered(retry_index))
         if self.jitter == "none":
             return np.full(size, d)
