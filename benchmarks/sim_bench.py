@@ -175,3 +175,99 @@ def bench_simulators(config: Config, *, simulate: Callable = simulate_mmc,
         "mean_wait": reliability.mean_wait(c, lam / mu, mu),
     }
     return rows, exact
+
+
+# ----------------------------------------------------------------------------------------
+# The retrying queue against ciw
+# ----------------------------------------------------------------------------------------
+#: The retrying-queue model timed against ciw: 20 servers, mu = 1, load 0.75, timeout 3 s.
+RETRY_MODEL = dict(servers=20, arrival_rate=15.0, service_rate=1.0, timeout=3.0)
+
+
+def _ciw_late_share(customers: int, seed: int) -> float:
+    """ciw on the retrying queue without retries: the share of customers whose response exceeds the timeout.
+
+    Without retries the retrying queue is an M/M/c queue whose clients stop waiting after the
+    timeout while their attempt is still served, so its failure fraction is P(W + S > T): the
+    same model, which ciw simulates as a plain M/M/c.
+    """
+    m = RETRY_MODEL
+    network = ciw.create_network(
+        arrival_distributions=[ciw.dists.Exponential(rate=m["arrival_rate"])],
+        service_distributions=[ciw.dists.Exponential(rate=m["service_rate"])],
+        number_of_servers=[m["servers"]],
+    )
+    ciw.seed(seed)
+    simulation = ciw.Simulation(network)
+    simulation.simulate_until_max_customers(customers, method="Finish")
+    records = sorted(simulation.get_all_records(), key=lambda r: r.arrival_date)[customers // 10:]
+    return float(np.mean([r.waiting_time + r.service_time > m["timeout"] for r in records]))
+
+
+def _ours_late_share(horizon: float, seed: int, policy=None) -> tuple[float, int]:
+    """reliability's retrying queue: (failure fraction after a 10 % warm-up, attempts simulated)."""
+    m = RETRY_MODEL
+    run = reliability.simulate_retrying_queue(m["servers"], m["service_rate"], m["arrival_rate"], timeout=m["timeout"],
+                                              policy=policy, horizon=horizon, interval=horizon / 10, seed=seed)
+    return run.window(horizon / 10).failure_fraction, int(run.series.attempts.sum())
+
+
+def bench_retrying(customers: int = 20_000, replications: int = 10, *, seed: int = 20250109,
+                   log: Callable[[str], None] = print) -> list[SimulatorRow]:
+    """Customers per second of the retrying-queue simulators and of ciw on the same (retry-free) model.
+
+    Raises :class:`AgreementError` when reliability's failure fraction and ciw's do not overlap.
+    The rows with retries (3 fixed retries, and the escape-time loop) have no peer: ciw has no
+    clients that give up on an attempt the server still serves and then retry it.
+    """
+    m = RETRY_MODEL
+    horizon = customers / m["arrival_rate"]
+    rows = []
+    if ciw is not None:
+        log(f"retrying queue: ciw, {replications} x {customers:,} customers")
+        shares, seconds = [], []
+        for i in range(replications):
+            start = time.perf_counter()
+            shares.append(_ciw_late_share(customers, seed + i))
+            seconds.append(time.perf_counter() - start)
+        from benchmarks.common import version_of
+        rows.append(SimulatorRow("ciw (M/M/c, P(W + S > T))", version_of("ciw"), f"{replications} x {customers:,}",
+                                 customers, Timing(statistics.median(seconds), customers, replications),
+                                 t_interval(shares), None))
+    for name, policy in (("reliability.simulate_retrying_queue, no retries", None),
+                         ("reliability.simulate_retrying_queue, 3 retries", reliability.FixedRetries(3))):
+        log(f"retrying queue: {name}")
+        shares, seconds, attempts = [], [], []
+        for i in range(replications):
+            start = time.perf_counter()
+            share, made = _ours_late_share(horizon, seed + i, policy)
+            seconds.append(time.perf_counter() - start)
+            shares.append(share)
+            attempts.append(made)
+        made = int(statistics.median(attempts))
+        rows.append(SimulatorRow(name, reliability.__version__, f"{replications} x {made:,} attempts", made,
+                                 Timing(statistics.median(seconds), made, replications), t_interval(shares), None))
+    start = time.perf_counter()
+    escape = reliability.simulate_escape_times(m["servers"], m["service_rate"], 16.0, timeout=m["timeout"], level=140,
+                                               policy=reliability.FixedRetries(3), replications=replications,
+                                               horizon=horizon, seed=seed)
+    elapsed = time.perf_counter() - start
+    rows.append(SimulatorRow("reliability.simulate_escape_times, 3 retries, load 0.8", reliability.__version__,
+                             f"{replications} runs to tipping, {escape.attempts:,} attempts", escape.attempts,
+                             Timing(elapsed, escape.attempts, 1), None, None))
+    if ciw is not None:
+        theirs, ours = rows[0].p_wait, rows[1].p_wait
+        if not theirs.overlaps(ours):
+            raise AgreementError(f"retrying queue without retries: P(W + S > T) of ciw {theirs} and of "
+                                 f"reliability {ours} do not overlap")
+    return rows
+
+
+if __name__ == "__main__":  # python -m benchmarks.sim_bench: the retrying-queue table
+    table = bench_retrying(log=lambda line: None)
+    reference = next((r for r in table if r.name.startswith("ciw")), None)
+    for row in table:
+        rate = row.timing.per_second
+        ratio = f"{rate / reference.timing.per_second:.1f}x ciw" if reference is not None else ""
+        share = f"failure fraction {row.p_wait}" if row.p_wait is not None else ""
+        print(f"{row.name:58s} {row.setup:44s} {rate:12,.0f}/s  {ratio:10s} {share}")

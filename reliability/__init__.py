@@ -3,7 +3,7 @@
 The public API is re-exported here: Erlang models and sizing (``reliability.erlang``),
 retry policies and retry storms (``reliability.retry``), the discrete-event simulator
 (``reliability.simulate``), split versus pooled capacity (``reliability.headroom``), the
-incident model (``reliability.dynamics``) and incident figures (``reliability.incidents``).
+incident model (``reliability.dynamics``) and incidents built from their files (``reliability.incident``).
 """
 
 from reliability._validate import check_parameter
@@ -18,7 +18,7 @@ from reliability.reports import (
     require_choice,
     require_list,
 )
-from reliability import incidents
+from reliability import incident
 from reliability.dynamics import (
     Autoscaler,
     Clients,
@@ -91,22 +91,20 @@ from reliability.headroom import (
     split_requirement,
     surge_for_failure,
 )
-from reliability.incidents import (
-    Calibration,
-    CalibrationGrid,
+from reliability.incident import (
+    Inference,
     IncidentFileError,
-    Scenario,
-    calibrate,
-    data_dir,
-    flapping_mechanisms,
-    fully_migrated,
+    Scenario as IncidentScenario,
+    Timeline as IncidentTimeline,
+    autoscaled_fate,
+    build_scenario,
+    infer,
+    intervention_timing,
     policy_counterfactuals,
-    proton_scenario,
     required_headroom,
-    rollback_timing,
 )
-# The incident-file readers under names that say what they act on (the notebooks use these).
-from reliability.incidents import check as check_figures, load as load_incident, measure as measure_figure
+from reliability.incident import load as load_incident, measure as measure_figure
+from reliability.paths import data_dir
 from reliability.retry import (
     AdaptiveThrottle,
     Backoff,
@@ -123,6 +121,15 @@ from reliability.retry import (
     metastability_map,
 )
 from reliability.validation import MODELS, SIZES, recovery_time, simulated_metastability, validation_table
+# escape times of a metastable retrying queue (issue 14)
+from reliability.retry.escape import (
+    EscapeEstimate, band_over_axes, escape_table, escape_time, recovery_time_estimate, safe_load, tip_probability,
+)
+from reliability.simulate.escape import EscapeTimes, simulate_escape_times
+from reliability.validation.escape import escape_checks, escape_comparison, outage_recovery, safe_loads
+from reliability.retry.defences import BoundedRetryingQueue, defended_band
+from reliability.simulate.escape import simulate_goodput
+from reliability.validation.defences import DEFENCES, defence_checks, defence_table
 from reliability.simulate import (
     Estimate,
     QueueSimulation,
@@ -141,17 +148,14 @@ from reliability.simulate import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "incidents",
+    "incident",
     "Autoscaler",
-    "Calibration",
-    "CalibrationGrid",
     "Clients",
     "ConnectionCost",
     "ConnectionLimit",
     "HealthCheck",
     "IncidentFileError",
     "Infrastructure",
-    "Scenario",
     "Service",
     "Sweep",
     "Timeline",
@@ -162,17 +166,18 @@ __all__ = [
     "alternation_runs",
     "alternation_states",
     "trace_recovery_time",
-    "calibrate",
     "data_dir",
     "dominant_period",
     "flapping_summary",
-    "proton_scenario",
     "required_headroom",
-    "flapping_mechanisms",
-    "fully_migrated",
     "policy_counterfactuals",
-    "rollback_timing",
-    "check_figures",
+    "Inference",
+    "IncidentScenario",
+    "IncidentTimeline",
+    "autoscaled_fate",
+    "build_scenario",
+    "infer",
+    "intervention_timing",
     "load_incident",
     "measure_figure",
     "MODELS",
@@ -180,6 +185,25 @@ __all__ = [
     "recovery_time",
     "simulated_metastability",
     "validation_table",
+    "EscapeEstimate",
+    "BoundedRetryingQueue",
+    "DEFENCES",
+    "defence_checks",
+    "defence_table",
+    "defended_band",
+    "simulate_goodput",
+    "band_over_axes",
+    "EscapeTimes",
+    "escape_checks",
+    "escape_comparison",
+    "escape_table",
+    "escape_time",
+    "outage_recovery",
+    "recovery_time_estimate",
+    "safe_load",
+    "safe_loads",
+    "simulate_escape_times",
+    "tip_probability",
     "simulate_incident",
     "simulate_sweep",
     "Autoscaling",

@@ -24,7 +24,8 @@ from reliability.incident import (
 from reliability.incident.vocabulary import FAMILIES, UNIT_SCALE
 
 ROOT = Path(__file__).resolve().parent.parent
-NEXT = ROOT / "data" / "incidents" / "next"
+NEXT = ROOT / "data" / "incidents"
+V1_PROTON = ROOT / "tests" / "test_incident_v1_proton.yaml"
 # The research notes the library was written from (outside the repository; checks skip without them).
 NOTES = ROOT.parent / "notes" / "incidents"
 LIBRARY = sorted(p.stem for p in NEXT.glob("*.yaml"))
@@ -152,7 +153,7 @@ def test_unverified_sources_inform_only_priors_and_hypotheses():
 
 
 def test_proton_keeps_every_version_1_figure_and_source():
-    old = yaml.safe_load((ROOT / "data" / "incidents" / "proton-2025-01-09.yaml").read_text())
+    old = yaml.safe_load(V1_PROTON.read_text())
     new = load("proton-2025-01-09")
     assert [s["id"] for s in old["sources"]] == [s.id for s in new.sources]
     for figure in old["figures"]:
@@ -181,10 +182,10 @@ def test_the_readme_example_loads():
 
 
 def test_incident_folder_follows_the_data_folder(tmp_path, monkeypatch):
-    shutil.copytree(NEXT, tmp_path / "incidents" / "next")
+    shutil.copytree(NEXT, tmp_path / "incidents")
     monkeypatch.setenv(paths.DATA_ENVIRONMENT_VARIABLE, str(tmp_path))
-    assert incident_folder() == tmp_path / "incidents" / "next"
-    assert load("fastly-2021-06-08").path == tmp_path / "incidents" / "next" / "fastly-2021-06-08.yaml"
+    assert incident_folder() == tmp_path / "incidents"
+    assert load("fastly-2021-06-08").path == tmp_path / "incidents" / "fastly-2021-06-08.yaml"
 
 
 def test_unknown_name_lists_what_exists():
@@ -194,11 +195,13 @@ def test_unknown_name_lists_what_exists():
 
 # ---- version 1 -----------------------------------------------------------------------------
 
-def test_a_version_1_file_gets_the_migration_message():
-    error = pytest.raises(IncidentFileError, load, ROOT / "data" / "incidents" / "proton-2025-01-09.yaml").value
+def test_a_version_1_file_gets_the_migration_message(tmp_path):
+    v1 = tmp_path / "proton-2025-01-09.yaml"
+    v1.write_text(V1_PROTON.read_text())
+    error = pytest.raises(IncidentFileError, load, v1).value
     assert (error.file, error.field) == ("proton-2025-01-09.yaml", "schema")
     assert "reliability-incident/1 file" in error.reason and "observation_level" in error.reason
-    assert "data/incidents/next/README.md" in error.reason
+    assert "data/incidents/README.md" in error.reason
 
 
 def test_an_unknown_schema_is_refused():

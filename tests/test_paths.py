@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import reliability
-from reliability import incidents, paths
+from reliability import incident as incidents, paths
 
 ROOT = Path(__file__).resolve().parent.parent
 

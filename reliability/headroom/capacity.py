@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .._validate import as_array, is_scalar, number, output, whole
+from .._validate import ArgumentTypeError, as_array, broadcast, describe, is_scalar, number, output, whole
 from ..queues import (
     engset,
     erlang_a,
@@ -73,8 +73,12 @@ class CapacityModel:
     metric: str | None = None
 
     def __post_init__(self):
+        if not isinstance(self.kind, str):
+            raise ArgumentTypeError(f"capacity.kind must be one of {KINDS}, got {describe(self.kind)}")
         if self.kind not in KINDS:
             raise ValueError(f"capacity.kind must be one of {KINDS}, got {self.kind!r}")
+        if self.metric is not None and not isinstance(self.metric, str):
+            raise ArgumentTypeError(f"capacity.metric must be a string or None, got {describe(self.metric)}")
         if self.kind == "engset":
             object.__setattr__(self, "sources", whole("capacity.sources", self.sources, minimum=1))
         elif self.sources is not None:
@@ -142,7 +146,9 @@ class CapacityModel:
         >>> CapacityModel.parse("erlang_a:0.5:wait")
         CapacityModel(erlang_a, abandonment_rate=0.5, failure=wait)
         """
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str):
+            raise ArgumentTypeError(f"capacity must be a string such as 'erlang_b', got {describe(text)}")
+        if not text.strip():
             raise ValueError(f"capacity must be a non-empty string such as 'erlang_b', got {text!r}")
         name, *args = [part.strip() for part in text.strip().lower().split(":")]
         try:
@@ -203,7 +209,9 @@ class CapacityModel:
         a = as_array("load", load, minimum=0.0)
         _check_servers(self, c)
         n = _sources_for(self, a)
-        c, a = np.broadcast_arrays(c, a)
+        c, a = broadcast(servers=c, load=a)
+        if n is not None:
+            n = np.broadcast_to(n, a.shape)
         return output(_failure(self, c, a, n, np.ones(c.shape)), scalar)
 
 
@@ -214,7 +222,7 @@ def _capacity(capacity) -> CapacityModel:
         return capacity
     if isinstance(capacity, str):
         return CapacityModel.parse(capacity)
-    raise ValueError(f"capacity must be a CapacityModel or a string such as 'erlang_b', got {capacity!r}")
+    raise ArgumentTypeError(f"capacity must be a CapacityModel or a string such as 'erlang_b', got {describe(capacity)}")
 
 
 
@@ -291,9 +299,11 @@ def _servers_without_retries(model, a: float, n, multiplier: float, level: float
     else:
         # abandonment only shortens the queue: the Erlang C answer for P(wait) is an upper bound
         high = int(servers_for_wait(x, level))
-        while not meets(high):  # pragma: no cover - guarded, not expected
+        for _ in range(64):  # pragma: no cover - guarded, not expected: the Erlang C bound holds
+            if meets(high):
+                return float(least_whole_between(meets, -1, high))
             high = 2 * high + 1
-        return float(least_whole_between(meets, -1, high))
+        raise ValueError(f"no servers up to {high} meet target={level:g} at load {x:g} for {model!r}")
     if whole or whole_answer == 0:
         return whole_answer
     return least_real(meets, max(whole_answer - 1.0, 0.0), whole_answer, relative_precision=RELATIVE_PRECISION)

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._records import Record
-from .._validate import as_array, number, probability
+from .._validate import as_array, is_scalar, number, probability
 from .capacity import _capacity, _check_servers, _servers_without_retries, _sources_for
-from .side import _amplification_bounds, _headroom, _policy, _Side
+from .side import _amplification_bounds, _headroom, _policy, _Side, check_load
 from .sizing import DEFAULT_MAX_SERVERS, DEFAULT_MAX_SURGE, _largest_surge, _largest_surge_healthy, _least_servers, \
     _max_servers, _servers_needed, _target, _whole
 
@@ -74,7 +74,7 @@ class HeadroomRange(Record):
 def _single_side(servers, base_load, capacity, retry_policy):
     model = _capacity(capacity)
     policy = _policy(retry_policy, model)
-    c = float(as_array("servers", servers, minimum=0.0))
+    c = number("servers", servers, minimum=0.0)
     a = number("base_load", base_load, minimum=0.0)
     if a <= 0:
         raise ValueError(f"base_load must be > 0, got {base_load!r}")
@@ -104,7 +104,7 @@ def largest_absorbed_surge(servers, base_load, target, *, capacity=None, retry_p
 
 
 def _interval(name: str, value, *, open_unit: bool) -> tuple[float, float]:
-    values = [value] if np.ndim(value) == 0 else list(value)
+    values = [value] if is_scalar(value) else list(as_array(name, value).ravel())
     if len(values) not in (1, 2):
         raise ValueError(f"{name} must be a number or a (low, high) pair, got {value!r}")
     if open_unit:
@@ -183,9 +183,14 @@ def headroom_for_failure(observed, surge, base_load, *, capacity=None, retry_pol
     limit = _max_servers(max_servers)
     n = _sources_for(model, np.array([a]))
     side = _Side(model, policy, a, None if n is None else float(n[0]))
+    check_load(a, k_high, policy)
 
     # fewest servers whose healthiest state fails at most `high` under the smallest surge
     at_high, low_amp, _ = _amplification_bounds(policy, high)
+    least = k_low * a * low_amp * (1.0 - high)  # servers carry at most their number in Erlangs
+    if least > limit:
+        raise ValueError(f"base_load={a:g} under surge={k_low:g} fails less than observed (high end {high:g}) "
+                         f"only beyond max_servers={limit:g} servers (at least {least:g})")
     upper = _servers_without_retries(model, a, side.sources, k_low * at_high, high, whole)
     lower = _servers_without_retries(model, a, side.sources, k_low * low_amp, high, whole)
     if side.healthy_at_most(lower, k_low, high):

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._records import Record, format_value
-from .._validate import as_array, is_scalar, number, output
+from .._validate import as_array, broadcast, describe, is_scalar, number, output
 from ..retry import parse_policy
 from ..retry.fixed_point import SIZING_GRID, Extremes, FixedPointMap
 from .capacity import (
@@ -70,23 +70,6 @@ class _TimeoutRetries:
 
     def __repr__(self) -> str:
         return repr(self.policy)
-
-
-def _policy(retry_policy, model: CapacityModel | None = None):
-    policy = parse_retry_policy(retry_policy)
-    if policy is not None and not callable(getattr(policy, "amplification", None)):
-        raise ValueError(f"retry_policy must have an amplification(p_fail) method, got {policy!r}")
-    if policy is not None and model is not None and model.kind in ("erlang_c", "erlang_a"):
-        try:
-            policy.amplification(0.5, timed_out=True)
-        except TypeError:  # a user's policy that does not tell timeouts apart
-            return policy
-        return _TimeoutRetries(policy)
-    return policy
-
-
-def _policy_label(policy) -> str:
-    return "none" if policy is None else repr(policy)
 
 
 def _policy(retry_policy, model: CapacityModel | None = None):
@@ -281,7 +264,24 @@ class SideState(Record):
         return f"SideState({', '.join(parts)})"
 
 
+def check_load(base_load, surge, policy, *, surge_name: str = "surge") -> None:
+    """Refuse a surge x base load whose retry-inflated load (up to max_attempts x) leaves the float range.
+
+    Below that bound every model answers (a failure probability tends to its limit 1, a sizing
+    to "infeasible"); beyond it the offered load itself is not a number.
+    """
+    inner = getattr(policy, "policy", policy)  # a _TimeoutRetries wraps the user's policy
+    attempts = float(getattr(inner, "max_attempts", 1) or 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        top = float(np.max(np.asarray(base_load, dtype=np.float64) * np.asarray(surge, dtype=np.float64),
+                           initial=0.0)) * attempts
+    if not math.isfinite(top):
+        raise ValueError(f"{surge_name} x base_load x {attempts:g} attempts per request must be a finite load "
+                         f"(Erlangs), got {surge_name}={describe(surge)} with base_load={describe(base_load)}")
+
+
 def _state_from(side: _Side, servers: float, surge: float) -> SideState:
+    check_load(side.base_load, surge, side.policy)
     if side.base_load == 0:
         return SideState(servers, 0.0, surge, 0.0, 0.0, "stable", False, 1, 1.0, 0.0, math.nan)
     e = side.extremes(servers, surge)
@@ -335,7 +335,8 @@ def failure_probability(servers, base_load, surge=1.0, *, capacity=None, retry_p
     policy = _policy(retry_policy, model)
     scalar = is_scalar(servers, base_load, surge)
     c, a, k = _side_inputs(servers, base_load, surge, model)
-    c, a, k = np.broadcast_arrays(c, a, k)
+    c, a, k = broadcast(servers=c, base_load=a, surge=k)
+    check_load(a, k, policy)
     shape = c.shape
     c, a, k = (np.atleast_1d(x).ravel().astype(float) for x in (c, a, k))
     n = _sources_for(model, a)
@@ -358,8 +359,8 @@ def side_state(servers, base_load, surge=1.0, *, capacity=None, retry_policy=Non
     """
     model = _capacity(capacity)
     policy = _policy(retry_policy, model)
-    c = float(as_array("servers", servers, minimum=0.0))
-    a = float(as_array("base_load", base_load, minimum=0.0))
+    c = number("servers", servers, minimum=0.0)
+    a = number("base_load", base_load, minimum=0.0)
     k = number("surge", surge, minimum=0.0)
     _check_servers(model, np.array([c]))
     n = _sources_for(model, np.array([a]))

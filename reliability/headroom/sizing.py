@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._records import Record
-from .._validate import number, probability
+from .._validate import describe, number, probability
 from ..queues.search import greatest_real, least_real, least_whole_between
 from .capacity import (
     RELATIVE_PRECISION,
@@ -28,7 +28,7 @@ from .capacity import (
     _servers_without_retries,
     _sources_for,
 )
-from .side import SideState, _amplification_bounds, _headroom, _policy, _policy_label, _Side, _state_from
+from .side import SideState, _amplification_bounds, _headroom, _policy, _policy_label, _Side, _state_from, check_load
 
 __all__ = ["DEFAULT_MAX_SERVERS", "DEFAULT_MAX_SURGE", "Autoscaling", "AutoscalingOutcome", "SideRequirement",
            "servers_needed"]
@@ -52,9 +52,15 @@ def _least_servers(side: _Side, predicate, lower: float, upper: float, whole: bo
 
 def _servers_needed(side: _Side, surge: float, level: float, whole: bool, max_servers: float) -> float:
     """Least servers whose worst stable state fails at most ``level`` under ``surge``."""
+    check_load(side.base_load, surge, side.policy)
     if side.base_load == 0:
         return 0.0
     at_level, _, high_amp = _amplification_bounds(side.policy, level)
+    # servers carry at most their number in Erlangs, so failing at most `level` of a load x takes
+    # c >= x (1 - level) in every model: beyond max_servers the sizing is infeasible at once
+    least = surge * side.base_load * at_level * (1.0 - level)
+    if least > max_servers:
+        raise _infeasible(side, surge, level, max_servers, least)
     # F(c, k a A(level)) <= level is necessary: the least c meeting it bounds the answer below
     lower = _servers_without_retries(side.model, side.base_load, side.sources, surge * at_level, level, whole)
     if lower > max_servers:
@@ -85,12 +91,14 @@ def _infeasible(side: _Side, surge: float, level: float, max_servers: float, est
         )
     need = f" (about {estimate:g} would be needed)" if estimate is not None else ""
     return ValueError(
-        f"infeasible: target={level:g} needs more than max_servers={max_servers:g} servers{need} ({what})"
+        f"infeasible: base_load={side.base_load:g} under surge={surge:g} needs more than max_servers="
+        f"{max_servers:g} servers{need} for target={level:g} ({what})"
     )
 
 
 def _largest_surge(side: _Side, servers: float, level: float, max_surge: float) -> float:
     """Sup of surges k with the worst stable state at most ``level`` (inf: every surge)."""
+    check_load(side.base_load, max_surge, side.policy, surge_name="max_surge")
     if side.base_load == 0:
         return math.inf
     at_level, _, high_amp = _amplification_bounds(side.policy, level)
@@ -143,11 +151,15 @@ def _surge_value(name: str, value) -> float:
 
 
 def _target(value) -> float:
-    return float(probability("target", value, open_interval=True))
+    return float(probability("target", number("target", value, minimum=0.0, maximum=1.0), open_interval=True))
+
+
+#: Largest max_servers: beyond 2**53 whole numbers of servers are not exact in float64.
+MAX_SERVERS_LIMIT = 2.0**53
 
 
 def _max_servers(value) -> float:
-    return number("max_servers", value, minimum=1.0)
+    return number("max_servers", value, minimum=1.0, maximum=MAX_SERVERS_LIMIT)
 
 
 @dataclass(frozen=True, repr=False)
@@ -262,7 +274,10 @@ class Autoscaling:
 
     def scaled(self, servers: float, whole_servers: bool = True) -> float:
         """Servers after scaling: ``floor(max_scale * servers)`` (or the product for fractional servers)."""
-        product = self.max_scale * servers
+        product = self.max_scale * number("servers", servers, minimum=0.0)
+        if not math.isfinite(product):
+            raise ValueError(f"autoscaling.max_scale x servers must be a finite number of servers, got "
+                             f"servers={describe(servers)} with max_scale={self.max_scale:g}")
         # the tiny allowance keeps e.g. 3.0 * 7 from flooring to 20 through rounding
         return float(math.floor(product * (1 + 1e-12))) if whole_servers else product
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .._records import Record, format_value
-from .._validate import as_array, number
+from .._validate import ArgumentTypeError, describe, number
 from .capacity import CapacityModel, _capacity, _check_servers
 from .side import SideState, _headroom, _policy, _policy_label, _Side, _state_from
 from .sizing import (
@@ -81,6 +81,8 @@ def split_loads(offered_load, new_share, capacity=None) -> SplitLoads:
 
 def _side_surges(loads: SplitLoads, surge: float, surge_on: str, model: CapacityModel) -> tuple[float, float, float]:
     """Surge multiple of the old side, the new side and the pooled system."""
+    if not isinstance(surge_on, str):
+        raise ArgumentTypeError(f"surge_on must be one of {SURGE_SIDES}, got {describe(surge_on)}")
     if surge_on not in SURGE_SIDES:
         raise ValueError(f"surge_on must be one of {SURGE_SIDES}, got {surge_on!r}")
     if surge_on == "both":
@@ -129,8 +131,8 @@ def split_failure(old_servers, new_servers, offered_load, new_share, surge=1.0, 
     loads = split_loads(offered_load, new_share, model)
     k = _surge_value("surge", surge)
     k_old, k_new, k_pool = _side_surges(loads, k, surge_on, model)
-    c_old = float(as_array("old_servers", old_servers, minimum=0.0))
-    c_new = float(as_array("new_servers", new_servers, minimum=0.0))
+    c_old = number("old_servers", old_servers, minimum=0.0)
+    c_new = number("new_servers", new_servers, minimum=0.0)
     _check_servers(model, np.array([c_old, c_new]))
     old = _side(model, policy, loads.old_load, loads.old_sources)
     new = _side(model, policy, loads.new_load, loads.new_sources)
@@ -229,7 +231,11 @@ def pooled_requirement(offered_load, target, surge=1.0, *, capacity=None, retry_
     eps = _target(target)
     k = _surge_value("surge", surge)
     side = _side(model, policy, loads.offered_load, loads.sources)
-    return _requirement("pooled", side, k, eps, _whole(model, whole_servers), _max_servers(max_servers), loads.sources)
+    try:
+        return _requirement("pooled", side, k, eps, _whole(model, whole_servers), _max_servers(max_servers),
+                            loads.sources)
+    except ValueError as error:
+        raise ValueError(f"offered_load={loads.offered_load:g}: {error}") from None
 
 
 def split_requirement(offered_load, new_share, target, surge=1.0, *, surge_on="both", capacity=None,
@@ -277,14 +283,17 @@ def split_requirement(offered_load, new_share, target, surge=1.0, *, surge_on="b
     whole = _whole(model, whole_servers)
     limit = _max_servers(max_servers)
     if autoscaling is not None and not isinstance(autoscaling, Autoscaling):
-        raise ValueError(f"autoscaling must be an Autoscaling or None, got {autoscaling!r}")
+        raise ArgumentTypeError(f"autoscaling must be an Autoscaling or None, got {describe(autoscaling)}")
     k_old, k_new, k_pool = _side_surges(loads, k, surge_on, model)
     old_side = _side(model, policy, loads.old_load, loads.old_sources)
     new_side = _side(model, policy, loads.new_load, loads.new_sources)
     pooled_side = _side(model, policy, loads.offered_load, loads.sources)
-    old = _requirement("old", old_side, k_old, eps, whole, limit, loads.old_sources)
-    new = _requirement("new", new_side, k_new, eps, whole, limit, loads.new_sources)
-    pooled = _requirement("pooled", pooled_side, k_pool, eps, whole, limit, loads.sources)
+    try:
+        old = _requirement("old", old_side, k_old, eps, whole, limit, loads.old_sources)
+        new = _requirement("new", new_side, k_new, eps, whole, limit, loads.new_sources)
+        pooled = _requirement("pooled", pooled_side, k_pool, eps, whole, limit, loads.sources)
+    except ValueError as error:  # a side's sizing names its own base load: say which input it came from
+        raise ValueError(f"offered_load={loads.offered_load:g} with new_share={loads.new_share:g}: {error}") from None
     outcome = None
     if autoscaling is not None:
         outcome = _autoscaling_outcome(new_side, autoscaling, k_new, eps, new.servers, whole, limit)

@@ -7,9 +7,9 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from .._validate import as_array, number
+from .._validate import as_array, describe, is_scalar, number
 from .capacity import _capacity, _sources_for
-from .side import _extremes, _policy
+from .side import _extremes, _policy, check_load
 from .sizing import DEFAULT_MAX_SERVERS, _target, _whole
 from .split import split_requirement
 
@@ -17,12 +17,20 @@ __all__ = ["headroom_sweep", "failure_sweep"]
 
 
 def _sequence(name: str, value) -> list:
-    if isinstance(value, (str, bytes)) or np.ndim(value) == 0:
+    if isinstance(value, (str, bytes)) or is_scalar(value):
         return [value]
-    values = list(value) if isinstance(value, (list, tuple)) else list(np.asarray(value).ravel())
+    if isinstance(value, (list, tuple)):
+        values = list(value)  # each element is checked by the call it goes to (a number, or a surge side)
+    else:
+        values = list(as_array(name, value).ravel())
     if not values:
         raise ValueError(f"{name} must not be empty")
     return values
+
+
+def _numbers(name: str, value) -> list:
+    """A number or a sequence of numbers, checked as numbers (each value's range by the call it goes to)."""
+    return [value] if is_scalar(value) else _sequence(name, list(as_array(name, value).ravel()))
 
 
 def headroom_sweep(offered_load, new_share, target, surge=1.0, *, surge_on="both", capacity=None, retry_policy=None,
@@ -45,8 +53,8 @@ def headroom_sweep(offered_load, new_share, target, surge=1.0, *, surge_on="both
     """
     policies = [None] if retry_policy is None else (
         list(retry_policy) if isinstance(retry_policy, (list, tuple)) else [retry_policy])
-    grid = itertools.product(_sequence("offered_load", offered_load), _sequence("new_share", new_share),
-                             _sequence("target", target), _sequence("surge", surge),
+    grid = itertools.product(_numbers("offered_load", offered_load), _numbers("new_share", new_share),
+                             _numbers("target", target), _numbers("surge", surge),
                              _sequence("surge_on", surge_on), policies)
     rows = [
         split_requirement(load, share, eps, k, surge_on=side, capacity=capacity, retry_policy=policy,
@@ -79,7 +87,12 @@ def failure_sweep(base_load, headroom, surge, *, capacity=None, retry_policy=Non
     k = np.atleast_1d(as_array("surge", surge, minimum=0.0)).ravel()
     whole = _whole(model, whole_servers)
     eps = None if target is None else _target(target)
-    servers = a * (1.0 + h)
+    check_load(a, k, policy)
+    with np.errstate(over="ignore"):
+        servers = a * (1.0 + h)
+    if not np.isfinite(servers).all():
+        raise ValueError(f"base_load x (1 + headroom) must be a finite number of servers, got base_load="
+                         f"{describe(base_load)} with headroom={describe(headroom)}")
     if whole:
         servers = np.floor(servers + 0.5)
     c_grid, k_grid = np.meshgrid(servers, k, indexing="ij")

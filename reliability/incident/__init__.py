@@ -1,7 +1,7 @@
 """Incidents as published, schema ``reliability-incident/2``: load and validate a file, and read
 what a model of it needs.
 
-The schema is described for writers in ``data/incidents/next/README.md``; the supported kinds of
+The schema is described for writers in ``data/incidents/README.md``; the supported kinds of
 mechanism, event and figure quantity are the tables of :mod:`reliability.incident.vocabulary`.
 
 Examples
@@ -12,16 +12,31 @@ Examples
 True
 """
 
+from ..paths import data_dir
 from .load import INCIDENT_FOLDER, MIGRATION, available_incidents, incident_folder, incident_path, load, parse_incident
 from .schema import (
     Event, Figure, Incident, IncidentFileError, Infrastructure, Instant, Mechanism, Moment, NotPublished, Parameter,
     Prior, Scope, Service, Source, Window,
 )
 from .vocabulary import EVENT_KINDS, MECHANISM_KINDS, OBSERVATION_LEVELS, QUANTITIES, SCHEMA, from_si, to_si
+from .scenario import ASSUMPTIONS, Assumption, Scenario, Unknown, Variant, build_scenario
+from .timeline import Timeline
+from .measure import measure, modelled, readings
+from .infer import Inference, figure_readings, infer
+from .crosscheck import REPLAY_SIZES, cross_check, dynamics_components
+from .describe import event_table, failure_bands, local_time, name_list, unknown_label, zone_label
+from .counterfactuals import (
+    autoscaled_fate, autoscaled_platforms, fixed_platforms, intervention_timing, outcomes, policy_counterfactuals,
+    required_headroom,
+)
 
 __all__ = [
-    "INCIDENT_FOLDER", "MIGRATION", "SCHEMA", "EVENT_KINDS", "MECHANISM_KINDS", "OBSERVATION_LEVELS", "QUANTITIES",
+    "data_dir", "INCIDENT_FOLDER", "MIGRATION", "SCHEMA", "EVENT_KINDS", "MECHANISM_KINDS", "OBSERVATION_LEVELS", "QUANTITIES",
     "available_incidents", "incident_folder", "incident_path", "load", "parse_incident", "from_si", "to_si",
     "Event", "Figure", "Incident", "IncidentFileError", "Infrastructure", "Instant", "Mechanism", "Moment",
     "NotPublished", "Parameter", "Prior", "Scope", "Service", "Source", "Window",
+    "ASSUMPTIONS", "Assumption", "Scenario", "Unknown", "Variant", "build_scenario", "Timeline", "measure", "modelled",
+    "readings", "Inference", "figure_readings", "infer", "autoscaled_fate", "autoscaled_platforms", "fixed_platforms",
+    "intervention_timing", "outcomes", "policy_counterfactuals", "required_headroom", "event_table", "failure_bands",
+    "local_time", "name_list", "unknown_label", "zone_label", "REPLAY_SIZES", "cross_check", "dynamics_components",
 ]

@@ -41,9 +41,8 @@ from .vocabulary import MECHANISM_KINDS, PREVIOUS_SCHEMA, SCHEMA
 __all__ = ["INCIDENT_FOLDER", "incident_folder", "available_incidents", "incident_path", "parse_incident", "load",
            "MIGRATION"]
 
-#: Where version-2 incident files live, inside the data folder. Until the switch from version 1
-#: they sit in ``incidents/next``; at the switch this becomes ``("incidents",)``.
-INCIDENT_FOLDER: tuple[str, ...] = ("incidents", "next")
+#: Where incident files live, inside the data folder (:func:`reliability.paths.incidents_dir`).
+INCIDENT_FOLDER: tuple[str, ...] = ("incidents",)
 
 _TOP_LEVEL = ("schema", "id", "title", "organisation", "summary", "time_zone", "time_zone_label", "time_zone_note",
               "start", "sources", "infrastructures", "services", "mechanisms", "events", "figures", "not_published")
@@ -58,7 +57,7 @@ MIGRATION = (
     "improvement_between_windows, resolution_time -> time_to_resolution, role context -> quantity context) "
     "and, for a failure figure, its observation_level; replace model windows in seconds by events or "
     "timestamps; source kinds become official_statement, postmortem, press or unverified_copy. The README "
-    "beside the version-2 files (data/incidents/next/README.md, section 'From version 1') shows each step"
+    "beside the version-2 files (data/incidents/README.md, section 'From version 1') shows each step"
 )
 
 
@@ -67,8 +66,8 @@ def incident_folder() -> Path:
 
     Examples
     --------
-    >>> incident_folder().relative_to(paths.data_dir()).as_posix()
-    'incidents/next'
+    >>> incident_folder() == paths.incidents_dir()
+    True
     """
     return paths.data_dir().joinpath(*INCIDENT_FOLDER)
 

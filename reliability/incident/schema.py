@@ -1,4 +1,4 @@
-"""The records of an incident file, schema ``reliability-incident/2`` (``data/incidents/next/README.md``).
+"""The records of an incident file, schema ``reliability-incident/2`` (``data/incidents/README.md``).
 
 Everything here is frozen and holds what the file says, with two kinds of number only: a
 published value (with its sources, or the figure that publishes it) and an unknown (with its

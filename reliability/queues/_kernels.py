@@ -88,16 +88,20 @@ def _series_terms(largest_v: float) -> int:
     return min(12, math.ceil(-17.0 / (2 * math.log10(largest_v))))
 
 
-def _bd0_series(x, d, total):
-    """(x - mean) v + 2 x sum_j v^(2j+1)/(2j+1), v = (x - mean)/(x + mean): Loader's bd0 near the mean."""
-    v = d / total
+def _bd0_series(x, d, half_total):
+    """(x - mean) v + 2 x sum_j v^(2j+1)/(2j+1), v = (x - mean)/(x + mean): Loader's bd0 near the mean.
+
+    ``half_total`` is ``(x + mean) / 2`` (halved so that it cannot overflow at 1e308).
+    """
+    two_v = d / half_total
+    v = 0.5 * two_v
     w = v * v
     terms = _series_terms(float(np.sqrt(w.max())))
     # 2 x v^3 (1/3 + w/5 + w^2/7 + ...) by Horner's rule; |v| < 0.1 so each term is 100x smaller.
     poly = 1.0 / (2 * terms + 1)
     for j in range(terms - 1, 0, -1):
         poly = poly * w + 1.0 / (2 * j + 1)
-    return d * v + 2.0 * x * v * w * poly
+    return d * v + x * two_v * w * poly
 
 
 def bd0(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -121,10 +125,10 @@ def bd0(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
             out[bad] = _bd0_edges(x[bad], mean[bad])
     distance = np.abs(d)
     if distance.size and distance.max() > _SERIES_DISTANCE:
-        band = (distance > _SERIES_DISTANCE) & (distance < _SERIES_BAND * (x + mean))
+        half_total = 0.5 * x + 0.5 * mean
+        band = (distance > _SERIES_DISTANCE) & (distance < 2.0 * _SERIES_BAND * half_total)
         if band.any():
-            xb, db = x[band], d[band]
-            out[band] = _bd0_series(xb, db, xb + mean[band])
+            out[band] = _bd0_series(x[band], d[band], half_total[band])
     return out
 
 
@@ -137,10 +141,12 @@ def _bd0_edges(x, mean):
 
 def bd0_scalar(x: float, mean: float) -> float:
     d = x - mean
-    if _SERIES_DISTANCE < abs(d) < _SERIES_BAND * (x + mean):
-        v = d / (x + mean)
+    half_total = 0.5 * x + 0.5 * mean  # (x + mean) / 2 cannot overflow
+    if _SERIES_DISTANCE < abs(d) < 2.0 * _SERIES_BAND * half_total:
+        two_v = d / half_total
+        v = 0.5 * two_v
         total = d * v
-        term = 2.0 * x * v
+        term = x * two_v
         v2 = v * v
         for j in range(1, 13):
             term *= v2
@@ -192,9 +198,12 @@ def log_poisson_pmf_scalar(k: float, mean: float) -> float:
     return -(stirlerr_scalar(k) + bd0_scalar(k, mean) + LOG_SQRT_2PI) - 0.5 * math.log(k)
 
 
-def log_binomial_pmf(k: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """log of the binomial probability for whole k in [0, n] (Loader's saddle-point form)."""
-    q = 1.0 - p
+def log_binomial_pmf(k: np.ndarray, n: np.ndarray, p: np.ndarray, q: np.ndarray | None = None) -> np.ndarray:
+    """log of the binomial probability for whole k in [0, n] (Loader's saddle-point form).
+
+    ``q`` is ``1 - p``, when the caller has it to full precision (``1 - p`` loses the digits of a small ``p``).
+    """
+    q = 1.0 - p if q is None else q
     out = np.empty(k.shape)
     at_zero = k == 0
     at_n = (k == n) & ~at_zero
@@ -207,7 +216,8 @@ def log_binomial_pmf(k: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
             stirlerr(ni) - stirlerr(ki) - stirlerr(ni - ki)
             - bd0(ki, ni * pi) - bd0(ni - ki, ni * qi)
         )
-        out[inner] = log_c - 0.5 * np.log(2.0 * np.pi * ki * (ni - ki) / ni)
+        # log(2 pi k (n - k) / n) term by term: the product overflows at astronomical sizes
+        out[inner] = log_c - 0.5 * (np.log(2.0 * np.pi) + np.log(ki) + np.log(ni - ki) - np.log(ni))
     return out
 
 
@@ -216,18 +226,21 @@ def log_binomial_pmf(k: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------
 
 def upper_gamma_cf(s: np.ndarray, x: np.ndarray, max_iterations: int = 500) -> np.ndarray:
-    """Gamma(s, x) / (x^s e^-x) by Legendre's continued fraction (modified Lentz), for x > s - 1.
+    """x Gamma(s, x) / (x^s e^-x) by Legendre's continued fraction (modified Lentz), for x > s - 1.
 
+    The fraction ``1/(x + 1 - s - 1(1 - s)/(x + 3 - s - ...))`` is evaluated with every partial
+    denominator divided by ``x`` and every numerator by ``x^2`` (an equivalence transformation,
+    which multiplies its value by ``x``): ``i (s - i)`` would overflow at 1e308 otherwise.
     Whole-array steps without compaction: at x >= s + 8 sqrt(s) every point converges within
     ~16 steps, so masking would cost more than it saves.
     """
-    b = x + 1.0 - s
+    b = (x + 1.0 - s) / x
     c = np.full_like(x, 1.0 / TINY)
     d = 1.0 / b
     h = d.copy()
     for i in range(1, max_iterations):
-        an = -i * (i - s)
-        b = b + 2.0
+        an = (i / x) * ((s - i) / x)
+        b = b + 2.0 / x
         d = an * d + b
         d[np.abs(d) < TINY] = TINY
         c = b + an / c
@@ -242,13 +255,14 @@ def upper_gamma_cf(s: np.ndarray, x: np.ndarray, max_iterations: int = 500) -> n
 
 
 def upper_gamma_cf_scalar(s: float, x: float) -> float:
-    b = x + 1.0 - s
+    b = (x + 1.0 - s) / x
     c = 1.0 / TINY
     d = 1.0 / b
     h = d
+    step = 2.0 / x
     for i in range(1, 500):
-        an = -i * (i - s)
-        b += 2.0
+        an = (i / x) * ((s - i) / x)
+        b += step
         d = an * d + b
         if abs(d) < TINY:
             d = TINY
@@ -267,20 +281,23 @@ def lower_gamma_cf(y: np.ndarray, x: np.ndarray, max_iterations: int = 500) -> n
     """J = y gamma(y, x) e^x x^-y = sum_j x^j / (y+1)_j by the continued fraction of DLMF 8.9.2.
 
     Converges in a few dozen steps for x < y - 4 sqrt(y) at any size (where the series needs
-    about sqrt(y) terms and P(y, x) underflows).
+    about sqrt(y) terms and P(y, x) underflows). The fraction ``y + a_1/(y + 1 + a_2/(y + 2 + ...))``
+    is evaluated divided by ``y`` (denominators by ``y``, numerators by ``y^2``), so that its
+    numerators ``(y + k) x`` cannot overflow at 1e308; its value is then ``y / J``.
     """
-    f = y.copy()
-    c = y.copy()
+    f = np.ones_like(y)
+    c = np.ones_like(y)
     d = np.zeros_like(y)
+    ratio = x / y
     active = np.ones(y.shape, dtype=bool)
     for n in range(1, max_iterations):
         idx = np.flatnonzero(active)
-        ya, xa = y[idx], x[idx]
+        ya, ra = y[idx], ratio[idx]
         if n % 2:
-            an = -(ya + (n - 1) // 2) * xa
+            an = -(1.0 + ((n - 1) // 2) / ya) * ra
         else:
-            an = (n // 2) * xa
-        bn = ya + n
+            an = ((n // 2) / ya) * ra
+        bn = 1.0 + n / ya
         da = bn + an * d[idx]
         da = np.where(da == 0, TINY, da)
         ca = bn + an / c[idx]
@@ -292,5 +309,5 @@ def lower_gamma_cf(y: np.ndarray, x: np.ndarray, max_iterations: int = 500) -> n
         # 1e-15, not 1e-16: converged steps jitter by a few ulps and must still count as done.
         active[idx[np.abs(delta - 1.0) < 1e-15]] = False
         if not active.any():
-            return y / f
+            return 1.0 / f
     raise RuntimeError("continued fraction for the lower incomplete gamma function did not converge")

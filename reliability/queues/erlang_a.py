@@ -5,6 +5,12 @@ With ``x = lambda / theta`` and ``y = c mu / theta`` the queue's weight relative
 Erlang B at ``a = lambda / mu``. ``J`` is a blocked series in the geometric regime, the
 continued fraction of DLMF 8.9.2 well below ``x = y``, and a regularised incomplete gamma
 function near it.
+
+At astronomical sizes (``x`` or ``y`` beyond 1e300, where ``gammainc`` fails) every pair ``x != y``
+is millions of standard deviations apart, and the queue takes one of its limits: far above
+``x = y`` every server is busy for ever (``P(wait) = 1``, the servers carry ``c mu`` and the rest
+abandons), below it ``J`` is the continued fraction or ``1 / (1 - x/y)``. Only ``x = y`` exactly
+at that scale is refused: it is the heavy-traffic limit, which the float inputs do not resolve.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import numpy as np
 from scipy import special
 
 from .._records import Record
-from .._validate import as_array, is_scalar, output
+from .._validate import as_array, broadcast, describe, output
 from ._kernels import log_poisson_pmf, lower_gamma_cf
 from .erlang_b import _log_erlang_b
 from .erlang_c import _log_erlang_c
@@ -29,6 +35,10 @@ _SERIES_SIGMAS = 4.0
 _SERIES_TERMS = 5000
 # Smallest abandonment rate, relative to the service rate, that Erlang A accepts besides 0.
 _MIN_ABANDONMENT = 1e-12
+# Beyond this x or y the incomplete gamma function fails and the queue takes its limits.
+_HUGE = 1e300
+# How far from x = y (in standard deviations sqrt(y)) P(y, x) = 1 to double precision.
+_FAR_SIGMAS = 40.0
 
 
 @dataclass(frozen=True, repr=False)
@@ -88,9 +98,12 @@ def _log_j_outside_geometric(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         log_j[below] = np.log(lower_gamma_cf(y[below], x[below]))
     near = ~below
     if near.any():
-        # J = P(y, x) / pmf(y; x), Poisson pmf for real y (Loader form); P >= 3e-5 here.
+        # J = P(y, x) / pmf(y; x), Poisson pmf for real y (Loader form); P >= 3e-5 here, and
+        # P = 1 (to e^-800) far above x = y, where gammainc fails at astronomical sizes.
         xn, yn = x[near], y[near]
-        log_j[near] = np.log(special.gammainc(yn, xn)) - log_poisson_pmf(yn, xn)
+        far_above = xn > yn + _FAR_SIGMAS * np.sqrt(yn)
+        lower = np.where(far_above, 1.0, special.gammainc(yn, np.where(far_above, 0.0, xn)))
+        log_j[near] = np.log(lower) - log_poisson_pmf(yn, xn)
     return log_j
 
 
@@ -125,16 +138,19 @@ def _erlang_a_inputs(servers, arrival_rate, service_rate, abandonment_rate):
     lam = as_array("arrival_rate", arrival_rate, minimum=0.0)
     mu = as_array("service_rate", service_rate, minimum=0.0, strict_minimum=True)
     theta = as_array("abandonment_rate", abandonment_rate, minimum=0.0)
-    c, lam, mu, theta = np.broadcast_arrays(c, lam, mu, theta)
+    scalar = c.ndim == 0 and lam.ndim == 0 and mu.ndim == 0 and theta.ndim == 0
+    c, lam, mu, theta = broadcast(servers=c, arrival_rate=lam, service_rate=mu, abandonment_rate=theta)
     # Patience beyond 1e12 service times is Erlang C to 12 digits in a stable queue, and in an
     # unstable one the queue's size (~ lambda/theta) leaves double range: refuse rather than guess.
-    too_patient = (theta > 0) & (theta < _MIN_ABANDONMENT * mu)
+    with np.errstate(under="ignore"):
+        too_patient = (theta > 0) & (theta < _MIN_ABANDONMENT * mu)
     if too_patient.any():
         raise ValueError(
             "abandonment_rate must be 0 or at least 1e-12 * service_rate (mean patience at most "
-            f"1e12 service times), got {theta[too_patient].flat[0]!r}"
+            f"1e12 service times), got {describe(theta[too_patient].flat[0])} with service_rate="
+            f"{describe(mu[too_patient].flat[0])}"
         )
-    return c, lam, mu, theta
+    return scalar, c, lam, mu, theta
 
 
 def _without_abandonment(c, load, log_b):
@@ -146,15 +162,33 @@ def _without_abandonment(c, load, log_b):
     return p_wait, mean_queue
 
 
-def _with_abandonment(c, lam, mu, theta, log_b):
-    """P(wait) and mean queue length of M/M/c+M for theta > 0."""
+def _queue_weights(x, y, ratio):
+    """log J and S1/J (see :func:`_erlang_a_queue_sums`), also where y overflowed (``ratio = x / y``).
+
+    Beyond double range ``y`` is above 1.8e308, so ``1/y`` is 0 to double precision and the
+    series is the geometric ``J = 1 / (1 - x/y)``, with mean ``(x/y) / (1 - x/y)``.
+    """
+    log_j = np.empty(x.shape)
+    queue_busy = np.empty(x.shape)
+    finite = np.isfinite(y)
+    if finite.any():
+        log_j[finite], queue_busy[finite] = _erlang_a_queue_sums(x[finite], y[finite])
+    if not finite.all():
+        r = ratio[~finite]
+        log_j[~finite] = -np.log1p(-r)
+        queue_busy[~finite] = r / (1.0 - r)
+    return log_j, queue_busy
+
+
+def _with_abandonment(c, lam, mu, theta, log_b, ratio):
+    """P(wait) and mean queue length of M/M/c+M for theta > 0 (below the astronomical overload)."""
     x = lam / theta
     y = c * mu / theta
     positive = x > 0
     p_wait = np.zeros(c.shape)
     mean_queue = np.zeros(c.shape)
     if positive.any():
-        log_j, queue_busy = _erlang_a_queue_sums(x[positive], y[positive])
+        log_j, queue_busy = _queue_weights(x[positive], y[positive], ratio[positive])
         lb = log_b[positive]
         # P(wait) = J / (1/B - 1 + J) = expit(-z), z = log(1/B - 1) - log J.
         with np.errstate(divide="ignore"):
@@ -162,6 +196,45 @@ def _with_abandonment(c, lam, mu, theta, log_b):
         p_wait[positive] = special.expit(-log_odds)
         mean_queue[positive] = p_wait[positive] * queue_busy
     return p_wait, mean_queue
+
+
+def _regimes(c, lam, mu, theta):
+    """The load, the share ``c mu / lambda`` the servers could carry, and where the queue is flooded.
+
+    *Flooded*: every server busy for ever, to double precision: a load beyond ``1e16 c`` (then
+    ``P(not all busy) <= 1/B - 1 < c/a``), or ``x`` or ``y`` beyond 1e300 with ``x > y``, which at
+    that scale is ``x > y + 40 sqrt(y)`` or more. Raises ``ValueError`` where ``x`` and ``y``
+    beyond 1e300 are within 40 standard deviations (the heavy-traffic limit, which floats do
+    not resolve there).
+    """
+    load = lam / mu
+    capacity = c * mu
+    share = np.where(np.isfinite(capacity), capacity / np.where(lam > 0, lam, 1.0), c * (mu / np.where(lam > 0, lam, 1.0)))
+    share = np.where(lam > 0, share, np.inf)
+    patience = np.where(theta > 0, theta, 1.0)  # x and y matter only where theta > 0
+    x = lam / patience
+    y = capacity / patience
+    astronomical = (theta > 0) & (lam > 0) & (np.maximum(x, y) > _HUGE)
+    both_finite = np.isfinite(x) & np.isfinite(y)
+    close = np.abs(np.where(both_finite, x - y, np.inf)) <= _FAR_SIGMAS * np.sqrt(np.where(both_finite, y, 0.0))
+    balanced = astronomical & ((share == 1.0) | close)
+    if balanced.any():
+        i = np.flatnonzero(balanced.ravel())[0]
+        raise ValueError(
+            f"servers x service_rate and arrival_rate must not be within 40 standard deviations of each other "
+            f"when their ratio to abandonment_rate is beyond {_HUGE:g} (the heavy-traffic limit, which floating "
+            f"point does not resolve there), got servers={describe(c.flat[i])}, arrival_rate="
+            f"{describe(lam.flat[i])}, service_rate={describe(mu.flat[i])}, abandonment_rate={describe(theta.flat[i])}"
+        )
+    flooded = (theta > 0) & (lam > 0) & ((share < 1e-16) | (astronomical & (share < 1.0)))
+    return load, share, flooded
+
+
+def _flooded(lam, theta, share) -> dict:
+    """Every server busy for ever: they carry ``c mu``, a share ``c mu / lambda``; the rest abandons."""
+    p_abandon = 1.0 - share
+    return dict(p_wait=1.0, p_abandon=p_abandon, mean_wait=p_abandon / theta,
+                mean_queue=(lam / theta) * p_abandon, p_served=share, utilisation=1.0)
 
 
 def erlang_a(servers, arrival_rate, service_rate, abandonment_rate):
@@ -189,33 +262,44 @@ def erlang_a(servers, arrival_rate, service_rate, abandonment_rate):
     >>> round(r.p_wait, 9), round(r.p_abandon, 10)
     (0.145260114, 0.0139837441)
     """
-    scalar = is_scalar(servers, arrival_rate, service_rate, abandonment_rate)
-    c, lam, mu, theta = _erlang_a_inputs(servers, arrival_rate, service_rate, abandonment_rate)
-    load = lam / mu
-    log_b = _log_erlang_b(c, load)
+    scalar, c, lam, mu, theta = _erlang_a_inputs(servers, arrival_rate, service_rate, abandonment_rate)
+    with np.errstate(under="ignore", over="ignore", divide="ignore"):  # overflow to inf is handled
+        fields = _steady_state(c, lam, mu, theta)
+    return ErlangAResult(**{name: output(value, scalar) for name, value in fields.items()})
+
+
+def _steady_state(c, lam, mu, theta) -> dict:
+    """The fields of :class:`ErlangAResult` as arrays (broadcast inputs, checked)."""
+    load, share, flooded = _regimes(c, lam, mu, theta)
+    # B(c, inf) = 1: a load beyond double range is overload however many servers there are
+    log_b = np.zeros(c.shape)
+    finite = np.isfinite(load)
+    log_b[finite] = _log_erlang_b(c[finite], load[finite])
     p_wait = np.empty(c.shape)
     mean_queue = np.empty(c.shape)
     no_abandonment = theta == 0
     if no_abandonment.any():
         m = no_abandonment
         p_wait[m], mean_queue[m] = _without_abandonment(c[m], load[m], log_b[m])
-    general = ~no_abandonment
+    general = ~no_abandonment & ~flooded
     if general.any():
         m = general
-        p_wait[m], mean_queue[m] = _with_abandonment(c[m], lam[m], mu[m], theta[m], log_b[m])
+        p_wait[m], mean_queue[m] = _with_abandonment(c[m], lam[m], mu[m], theta[m], log_b[m], 1.0 / share[m])
 
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean_wait_all = np.where(lam > 0, mean_queue / np.where(lam > 0, lam, 1.0), 0.0)
-        p_abandon = np.where(lam > 0, theta * mean_queue / np.where(lam > 0, lam, 1.0), 0.0)
+    arrivals = np.where(lam > 0, lam, 1.0)
+    mean_wait_all = np.where(lam > 0, mean_queue / arrivals, 0.0)
+    p_abandon = np.where(lam > 0, theta * np.where(no_abandonment, 0.0, mean_queue) / arrivals, 0.0)
     p_abandon = np.where(no_abandonment, 0.0, np.minimum(p_abandon, 1.0))
     mean_wait_all = np.where(no_abandonment & (load >= c) & (lam > 0), np.inf, mean_wait_all)
     p_served = 1.0 - p_abandon
-    utilisation = np.where(no_abandonment & (load >= c), 1.0, load * p_served / c)
-    return ErlangAResult(
-        p_wait=output(p_wait, scalar),
-        p_abandon=output(p_abandon, scalar),
-        mean_wait=output(mean_wait_all, scalar),
-        mean_queue_length=output(mean_queue, scalar),
-        p_served=output(p_served, scalar),
-        utilisation=output(utilisation, scalar),
-    )
+    # busy servers over servers: (lambda / mu) p_served / c, i.e. p_served / share
+    utilisation = np.where(no_abandonment & (load >= c), 1.0, np.minimum(p_served / share, 1.0))
+    fields = dict(p_wait=p_wait, p_abandon=p_abandon, mean_wait=mean_wait_all, mean_queue=mean_queue,
+                  p_served=p_served, utilisation=utilisation)
+    fields = {name: np.array(value, dtype=np.float64) for name, value in fields.items()}
+    if flooded.any():
+        limit = _flooded(lam[flooded], theta[flooded], share[flooded])
+        for name, value in limit.items():
+            fields[name][flooded] = value
+    fields["mean_queue_length"] = fields.pop("mean_queue")
+    return {name: fields[name] for name in ErlangAResult.__dataclass_fields__}

@@ -56,7 +56,7 @@ def _log_b_by_tail(servers: np.ndarray, load: np.ndarray) -> np.ndarray:
 
 def _log_b_by_fraction(servers: np.ndarray, load: np.ndarray) -> np.ndarray:
     """-log(a Gamma(c + 1, a) / (a^c e^-a)) for load well above the servers (where Q underflows)."""
-    return np.minimum(-np.log(load * upper_gamma_cf(servers + 1.0, load)), 0.0)
+    return np.minimum(-np.log(upper_gamma_cf(servers + 1.0, load)), 0.0)
 
 
 def _deep_overload(servers: np.ndarray, load: np.ndarray) -> np.ndarray:
@@ -101,7 +101,7 @@ def _log_erlang_b_scalar(servers: float, load: float) -> float:
         return -math.inf
     s = servers + 1.0
     if load > s + _CF_SIGMAS * math.sqrt(s):
-        log_b = -math.log(load * upper_gamma_cf_scalar(s, load))
+        log_b = -math.log(upper_gamma_cf_scalar(s, load))
     elif s > _HUGE_SERVERS and load < s - _CF_SIGMAS * math.sqrt(s):
         log_b = log_poisson_pmf_scalar(servers, load)  # Q(c + 1, a) = 1 to 6e-16 (see the module notes)
     else:

@@ -33,8 +33,8 @@ __all__ = [
 # (1,024 binary orders of magnitude above 1, 1,074 below, 53 bits of mantissa); the bound
 # makes every search finite even for a predicate that misbehaves.
 MAX_HALVINGS = 2200
-# Doubling the margin of a whole-number bracket 200 times passes any float64 value.
-_MAX_DOUBLINGS = 200
+# Doubling the margin of a whole-number bracket 1,100 times passes any float64 value (2^1024 ~ 1.8e308).
+_MAX_DOUBLINGS = 1100
 
 
 def least_whole_between(predicate, low: int, high: int) -> int:
@@ -56,23 +56,33 @@ def least_whole_between(predicate, low: int, high: int) -> int:
     return high
 
 
-def least_whole(predicate, low: int, start: int) -> int:
+def least_whole(predicate, low: int, start: int, limit: int | None = None) -> int:
     """Least whole ``n > low`` with ``predicate(n)``, for a monotone predicate false at ``low``.
 
     The bracket grows from ``start`` (a guess at the answer), the margin above the last
     failing point doubling each time, until the predicate holds; :func:`least_whole_between`
-    then closes it.
+    then closes it. ``limit``, a whole number where the predicate is known to hold (the
+    caller's proven bound), caps the growth; without it the growth stops after
+    ``_MAX_DOUBLINGS`` steps.
 
     Examples
     --------
     >>> least_whole(lambda n: 2 ** n >= 10 ** 6, 0, 3)
     20
+    >>> least_whole(lambda n: n >= 10 ** 6, 0, 3, limit=10 ** 6)
+    1000000
     """
-    high = max(start, low + 1)
-    while not predicate(high):
+    high = max(start, low + 1) if limit is None else min(max(start, low + 1), limit)
+    for _ in range(_MAX_DOUBLINGS):
+        if predicate(high):
+            return least_whole_between(predicate, low, high)
+        if limit is not None and high >= limit:
+            break
         # The guess fell short: it becomes the lower end, and the margin above it doubles.
         low, high = high, high + 2 * (high - low)
-    return least_whole_between(predicate, low, high)
+        if limit is not None:
+            high = min(high, limit)
+    raise RuntimeError(f"no whole number in ({low}, {high}] meets the predicate")  # a caller's bound was wrong
 
 
 def least_whole_between_array(predicate, low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -100,11 +110,12 @@ def least_whole_between_array(predicate, low: np.ndarray, high: np.ndarray) -> n
         low[open_] = np.where(ok, low[open_], mid)
 
 
-def least_whole_array(predicate, low: np.ndarray, start: np.ndarray) -> np.ndarray:
+def least_whole_array(predicate, low: np.ndarray, start: np.ndarray, limit: np.ndarray | None = None) -> np.ndarray:
     """Elementwise least whole ``n > low`` with the predicate true: :func:`least_whole` over arrays.
 
     ``predicate(n, mask)`` as in :func:`least_whole_between_array`; ``start`` is a guess at
-    the answer from which each element's bracket grows until the predicate holds.
+    the answer from which each element's bracket grows until the predicate holds, never
+    beyond ``limit`` (where the predicate is known to hold), if given.
 
     Examples
     --------
@@ -114,13 +125,19 @@ def least_whole_array(predicate, low: np.ndarray, start: np.ndarray) -> np.ndarr
     """
     low = np.array(low, dtype=np.float64)
     high = np.maximum(start, low + 1)
+    if limit is not None:
+        high = np.minimum(high, limit)
     for _ in range(_MAX_DOUBLINGS):
         ok = np.asarray(predicate(high, np.ones(high.shape, bool)), dtype=bool)
         if ok.all():
             return least_whole_between_array(predicate, low, high)
+        if limit is not None and (high[~ok] >= limit[~ok]).any():
+            break
         # Where the guess fell short it becomes the lower end, and the margin above it doubles.
         low, high = np.where(ok, low, high), np.where(ok, high, high + 2 * (high - low))
-    raise RuntimeError("no upper bound found for the search")  # unreachable for valid input
+        if limit is not None:
+            high = np.minimum(high, limit)
+    raise RuntimeError("no upper bound found for the search")  # a caller's bound was wrong
 
 
 def bisect_real(upper_side, low, high, *, relative_precision: float = 0.0):
@@ -145,7 +162,7 @@ def bisect_real(upper_side, low, high, *, relative_precision: float = 0.0):
     low, high = np.broadcast_arrays(np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64))
     low, high = low.copy(), high.copy()
     for _ in range(MAX_HALVINGS):
-        mid = 0.5 * (low + high)
+        mid = 0.5 * low + 0.5 * high  # not (low + high) / 2: that overflows near 1.8e308
         done = (mid <= low) | (mid >= high)
         if relative_precision > 0:
             done |= high - low <= relative_precision * np.maximum(1.0, np.abs(high))
@@ -161,7 +178,7 @@ def _bisect_real_scalar(upper_side, low: float, high: float, relative_precision:
     for _ in range(MAX_HALVINGS):
         if high - low <= relative_precision * max(1.0, abs(high)):
             break
-        mid = 0.5 * (low + high)
+        mid = 0.5 * low + 0.5 * high  # not (low + high) / 2: that overflows near 1.8e308
         if mid <= low or mid >= high:
             break
         if upper_side(mid):
@@ -207,4 +224,4 @@ def crossing(excess, low, high):
     array([1.41421356])
     """
     low, high = bisect_real(lambda x: excess(x) > 0, low, high)
-    return 0.5 * (low + high)
+    return 0.5 * low + 0.5 * high

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import special
 
 from .._records import Record
-from .._validate import as_array, is_scalar, output, probability
+from .._validate import as_array, broadcast, describe, number, output, probability
 from ._kernels import LOG_SQRT_2PI
 from .erlang_b import _log_erlang_b, _log_erlang_b_scalar
 from .erlang_c import _log_erlang_c, _log_erlang_c_scalar, erlang_c
@@ -30,16 +30,53 @@ __all__ = [
     "halfin_whitt_beta",
     "square_root_staffing",
     "SquareRootStaffing",
+    "MAX_SIZING_LOAD",
 ]
 
 # Up to this load servers_for_blocking walks the Erlang B recursion instead of searching.
 _RECURSION_LOAD = 200.0
+#: Largest load the least-servers searches take: 2**53 Erlangs, beyond which whole numbers of
+#: servers are no longer exact in float64 (nor would they fit the int64 arrays returned).
+MAX_SIZING_LOAD = float(2**53)
+_FLOAT_MAX = 1.7976931348623157e308
+# Beyond this beta the Halfin-Whitt P(wait) ~ phi(beta) / (beta Phi(beta)) underflows to 0.
+_BETA_UNDERFLOW = 1e3
 
 
 def _flat(*arrays):
     """Broadcast, then flatten to 1-d (the searches work on flat arrays); also the common shape."""
     arrays = np.broadcast_arrays(*arrays)
     return arrays[0].shape, [np.atleast_1d(v).ravel() for v in arrays]
+
+
+def _sizing_load(load):
+    a = as_array("load", load, minimum=0.0)
+    if a.ndim == 0 and float(a) > MAX_SIZING_LOAD or a.ndim and (a > MAX_SIZING_LOAD).any():
+        worst = float(a.max())
+        raise ValueError(f"load must be <= 2**53 = {MAX_SIZING_LOAD:.4g} Erlangs for a whole number of servers "
+                         f"(beyond it whole numbers are not exact in float64), got {describe(worst)}")
+    return a
+
+
+def _tail_margin(load, log_bound):
+    """A ``delta`` with ``P(X >= load + delta) <= exp(-log_bound)`` for X ~ Poisson(load) (Bernstein):
+    ``delta^2 / (2 (load + delta / 3)) >= L`` is met by ``delta = L/3 + sqrt(L^2/9 + 2 load L)``."""
+    return log_bound / 3.0 + (log_bound * log_bound / 9.0 + 2.0 * load * log_bound) ** 0.5
+
+
+def _blocking_limit(load, target):
+    """Servers at which Erlang B is surely ``<= target``: B(n, a) <= 2 P(X >= n) for n >= a + 1.
+
+    (``P(X <= n) >= 1/2`` there: the Poisson median is below ``a + 1/3``.) Floats or arrays.
+    """
+    return np.ceil(load + _tail_margin(load, np.log(2.0) - np.log(target))) + 1.0
+
+
+def _wait_limit(load, target):
+    """Servers at which Erlang C is surely ``<= target``: for n >= a + 1, C = B / (1 - rho (1 - B))
+    <= B n / (n - a) <= B (a + 1), with B bounded as in :func:`_blocking_limit`."""
+    log_bound = np.log(2.0 * (load + 1.0)) - np.log(target)  # not log(2 (a + 1) / target): that overflows
+    return np.ceil(load + np.maximum(_tail_margin(load, log_bound), 1.0)) + 1.0
 
 
 # ----------------------------------------------------------------------------------------
@@ -62,6 +99,7 @@ def _servers_for_blocking_scalar(load: float, target: float) -> int:
         lambda n: _log_erlang_b_scalar(float(n), load) <= log_target,
         max(math.floor(load * (1.0 - target)) - 1, 0),
         math.ceil(load + 3.0 * math.sqrt(load) + 1.0),
+        limit=int(_blocking_limit(load, target)),
     )
 
 
@@ -70,7 +108,8 @@ def servers_for_blocking(load, target):
 
     A logarithmic search on the closed form: at 10^6 Erlangs it takes about 20 evaluations.
     Since the carried load ``a (1 - B)`` cannot exceed ``c``, ``c >= a (1 - target)``, which
-    brackets the answer from below.
+    brackets the answer from below; Bernstein's bound on the Poisson tail brackets it from
+    above. Loads up to :data:`MAX_SIZING_LOAD` (2**53 Erlangs).
 
     Examples
     --------
@@ -79,12 +118,11 @@ def servers_for_blocking(load, target):
     >>> servers_for_blocking(1e6, 0.01)  # at this scale B ~ 1 - c/a: fewer servers than Erlangs
     990099
     """
-    scalar = is_scalar(load, target)
-    a = as_array("load", load, minimum=0.0)
+    a = _sizing_load(load)
     eps = probability("target", target, open_interval=True)
-    if scalar:
+    if a.ndim == 0 and eps.ndim == 0:
         return _servers_for_blocking_scalar(float(a), float(eps))
-    shape, (a, eps) = _flat(a, eps)
+    shape, (a, eps) = _flat(*broadcast(load=a, target=eps))
     log_eps = np.log(eps)
 
     def meets(n, mask):
@@ -92,7 +130,8 @@ def servers_for_blocking(load, target):
 
     # B(0, a) = 1 > target, so -1 stands for "below zero": the predicate is never asked there.
     low = np.maximum(np.floor(a * (1.0 - eps)) - 1.0, -1.0)
-    result = least_whole_array(meets, low, np.ceil(a + 3.0 * np.sqrt(a) + 1.0))
+    with np.errstate(under="ignore"):
+        result = least_whole_array(meets, low, np.ceil(a + 3.0 * np.sqrt(a) + 1.0), _blocking_limit(a, eps))
     return np.where(a == 0, 0.0, result).reshape(shape).astype(np.int64)
 
 
@@ -100,7 +139,9 @@ def servers_for_wait(load, target, wait_time=0.0, service_rate=1.0):
     """Least whole number of servers with ``P(W > wait_time) <= target`` in M/M/c.
 
     ``wait_time = 0`` sizes for ``P(wait) <= target``; a service level "``P(W <= t) >= x``"
-    is ``target = 1 - x`` with ``wait_time = t``.
+    is ``target = 1 - x`` with ``wait_time = t``. The answer lies above ``floor(load)``
+    (``P(wait) = 1`` there) and, by Bernstein's bound on the Poisson tail, at most
+    ``load + L/3 + sqrt(L^2/9 + 2 load L) + 2`` with ``L = log(2 (load + 1) / target)``.
 
     Examples
     --------
@@ -109,32 +150,38 @@ def servers_for_wait(load, target, wait_time=0.0, service_rate=1.0):
     >>> servers_for_wait(10.0, 0.5, wait_time=0.1)  # half answered within 0.1 service times
     12
     """
-    scalar = is_scalar(load, target, wait_time, service_rate)
-    a = as_array("load", load, minimum=0.0)
+    a = _sizing_load(load)
     eps = probability("target", target, open_interval=True)
     t = as_array("wait_time", wait_time, minimum=0.0)
     mu = as_array("service_rate", service_rate, minimum=0.0, strict_minimum=True)
-    if scalar:
-        a_, t_, mu_ = float(a), float(t), float(mu)
-        log_eps_ = math.log(float(eps))
-        if a_ == 0:
-            return 0
-
-        def meets_one(n):
-            return _log_erlang_c_scalar(float(n), a_) - ((n - a_) * mu_ * t_ if n > a_ else 0.0) <= log_eps_
-
-        return least_whole(meets_one, math.floor(a_), math.ceil(a_ + 3.0 * math.sqrt(a_) + 2.0))
-    shape, (a, eps, t, mu) = _flat(a, eps, t, mu)
+    if a.ndim == 0 and eps.ndim == 0 and t.ndim == 0 and mu.ndim == 0:
+        return _servers_for_wait_scalar(float(a), float(eps), float(t), float(mu))
+    shape, (a, eps, t, mu) = _flat(*broadcast(load=a, target=eps, wait_time=t, service_rate=mu))
     log_eps = np.log(eps)
+    rate_time = mu * t  # (c - a) (mu t), never inf * 0
 
     def meets(n, mask):
         am = a[mask]
-        log_p = _log_erlang_c(n, am) - np.where(am < n, (n - am) * mu[mask] * t[mask], 0.0)
+        log_p = _log_erlang_c(n, am) - np.where(am < n, (n - am) * rate_time[mask], 0.0)
         return log_p <= log_eps[mask]
 
     low = np.floor(a)  # P(W > t) = 1 at c <= a
-    result = least_whole_array(meets, low, np.ceil(a + 3.0 * np.sqrt(a) + 2.0))
+    with np.errstate(under="ignore", over="ignore"):
+        result = least_whole_array(meets, low, np.ceil(a + 3.0 * np.sqrt(a) + 2.0), _wait_limit(a, eps))
     return np.where(a == 0, 0.0, result).reshape(shape).astype(np.int64)
+
+
+def _servers_for_wait_scalar(a: float, eps: float, t: float, mu: float) -> int:
+    if a == 0:
+        return 0
+    log_eps, rate_time = math.log(eps), mu * t
+
+    def meets_one(n):
+        decay = (n - a) * rate_time if n > a and t > 0 else 0.0  # never inf * 0
+        return _log_erlang_c_scalar(float(n), a) - decay <= log_eps
+
+    return least_whole(meets_one, math.floor(a), math.ceil(a + 3.0 * math.sqrt(a) + 2.0),
+                       limit=int(_wait_limit(a, eps)))
 
 
 # ----------------------------------------------------------------------------------------
@@ -144,26 +191,41 @@ def servers_for_wait(load, target, wait_time=0.0, service_rate=1.0):
 def max_load_for_blocking(servers, target):
     """Largest offered load (Erlangs) that ``servers`` carry with Erlang B blocking ``<= target``.
 
+    ``B(c, a) >= 1 - c/a``, so the answer lies below ``c / (1 - target)`` (capped at the largest
+    float; an answer beyond it is ``inf``).
+
     Examples
     --------
     >>> a = max_load_for_blocking(10, 0.018384570337)
     >>> round(a, 8)
     5.0
     """
-    scalar = is_scalar(servers, target)
     c = as_array("servers", servers, minimum=0.0, strict_minimum=True)
     eps = probability("target", target, open_interval=True)
-    # B(c, a) >= 1 - c/a, so the answer lies below c / (1 - target).
-    if scalar:
+    if c.ndim == 0 and eps.ndim == 0:
         c_, log_eps_ = float(c), math.log(float(eps))
-        return crossing(lambda x: _log_erlang_b_scalar(c_, x) - log_eps_, 0.0, c_ / (1.0 - float(eps)))
-    c, eps = np.broadcast_arrays(c, eps)
+        high = min(c_ / (1.0 - float(eps)), _FLOAT_MAX)  # Python floats overflow to inf silently
+
+        def excess_one(x):
+            return _log_erlang_b_scalar(c_, x) - log_eps_
+
+        return math.inf if excess_one(high) <= 0 else crossing(excess_one, 0.0, high)
+    c, eps = broadcast(servers=c, target=eps)
     log_eps = np.log(eps)
-    return crossing(lambda x: _log_erlang_b(c, x) - log_eps, np.zeros(c.shape), c / (1.0 - eps))
+
+    def excess(x):
+        return _log_erlang_b(c, x) - log_eps
+
+    with np.errstate(under="ignore", over="ignore"):
+        high = np.minimum(c / (1.0 - eps), _FLOAT_MAX)
+        result = crossing(excess, np.zeros(c.shape), high)
+        return np.where(excess(high) <= 0, np.inf, result)
 
 
 def max_load_for_wait(servers, target, wait_time=0.0, service_rate=1.0):
     """Largest offered load (Erlangs) with ``P(W > wait_time) <= target`` on ``servers`` in M/M/c.
+
+    The answer lies below ``servers`` (``P(W > t) = 1`` from there on).
 
     Examples
     --------
@@ -171,26 +233,28 @@ def max_load_for_wait(servers, target, wait_time=0.0, service_rate=1.0):
     >>> round(a, 6)
     10.0
     """
-    scalar = is_scalar(servers, target, wait_time, service_rate)
     c = as_array("servers", servers, minimum=0.0, strict_minimum=True)
     eps = probability("target", target, open_interval=True)
     t = as_array("wait_time", wait_time, minimum=0.0)
     mu = as_array("service_rate", service_rate, minimum=0.0, strict_minimum=True)
-    if scalar:
-        c_, rate_ = float(c), float(mu) * float(t)
+    if c.ndim == 0 and eps.ndim == 0 and t.ndim == 0 and mu.ndim == 0:
+        c_, rate_time, t_ = float(c), float(mu) * float(t), float(t)
         log_eps_ = math.log(float(eps))
 
         def excess_one(x):
-            return _log_erlang_c_scalar(c_, x) - ((c_ - x) * rate_ if x < c_ else 0.0) - log_eps_
+            decay = (c_ - x) * rate_time if x < c_ and t_ > 0 else 0.0  # never inf * 0
+            return _log_erlang_c_scalar(c_, x) - decay - log_eps_
 
         return crossing(excess_one, 0.0, c_)
-    c, eps, t, mu = np.broadcast_arrays(c, eps, t, mu)
+    c, eps, t, mu = broadcast(servers=c, target=eps, wait_time=t, service_rate=mu)
     log_eps = np.log(eps)
+    rate_time = mu * t
 
     def excess(x):
-        return _log_erlang_c(c, x) - np.where(x < c, (c - x) * mu * t, 0.0) - log_eps
+        return _log_erlang_c(c, x) - np.where(x < c, (c - x) * rate_time, 0.0) - log_eps
 
-    return crossing(excess, np.zeros(c.shape), c.copy())
+    with np.errstate(under="ignore", over="ignore"):
+        return crossing(excess, np.zeros(c.shape), c.copy())
 
 
 # ----------------------------------------------------------------------------------------
@@ -210,13 +274,14 @@ def halfin_whitt_p_wait(beta):
     >>> round(halfin_whitt_p_wait(1.0), 6)
     0.223361
     """
-    scalar = is_scalar(beta)
     b = as_array("beta", beta, minimum=0.0)
     out = np.ones(b.shape)
     positive = b > 0
     if positive.any():
-        out[positive] = special.expit(-_log_hw_ratio(b[positive]))
-    return output(out, scalar)
+        # beyond beta = 38.6 the value underflows to 0: capping beta at 1e3 keeps beta^2 finite
+        with np.errstate(under="ignore"):
+            out[positive] = special.expit(-_log_hw_ratio(np.minimum(b[positive], _BETA_UNDERFLOW)))
+    return output(out, b.ndim == 0)
 
 
 def halfin_whitt_beta(target):
@@ -227,8 +292,8 @@ def halfin_whitt_beta(target):
     >>> round(halfin_whitt_beta(0.223361), 4)
     1.0
     """
-    scalar = is_scalar(target)
     eps = probability("target", target, open_interval=True)
+    scalar = eps.ndim == 0
     log_odds = np.log(1.0 - eps) - np.log(eps)  # solve log(beta Phi/phi) = log((1 - eps)/eps)
     # log ratio grows like beta^2/2, so beta <= sqrt(2 |log odds|) + 2 brackets the root.
     high = np.sqrt(2.0 * np.abs(log_odds)) + 2.0
@@ -269,8 +334,11 @@ def square_root_staffing(load, target):
     >>> s.servers, s.exact_servers
     (111, 111)
     """
-    a = float(as_array("load", load, minimum=0.0, strict_minimum=True))
-    eps = float(probability("target", target, open_interval=True))
+    a = number("load", load, minimum=0.0, strict=True)
+    eps = number("target", target, minimum=0.0, maximum=1.0, strict=True)
+    if eps == 1.0:
+        raise ValueError(f"target must be < 1, got {describe(target)}")
+    _sizing_load(a)
     beta = halfin_whitt_beta(eps)
     servers = int(math.ceil(a + beta * math.sqrt(a)))
     exact = servers_for_wait(a, eps)

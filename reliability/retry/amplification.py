@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import as_array, is_scalar, output, probability
+from .._validate import ArgumentTypeError, as_array, broadcast, describe, is_scalar, output, probability, whole
 
-__all__ = ["expected_attempts", "layered_amplification"]
+__all__ = ["expected_attempts", "layered_amplification", "MAX_RETRIES"]
+
+#: Most retries a policy or layer may allow: a cap beyond it is a mistake, and its attempt
+#: counts (``max_retries + 1`` at ``p_fail = 1``) stay exact as floats.
+MAX_RETRIES = 10**9
 
 
 def _expected_attempts(p: np.ndarray, r: np.ndarray) -> np.ndarray:
@@ -58,7 +62,7 @@ def expected_attempts(p_fail, max_retries):
     scalar = is_scalar(p_fail, max_retries)
     p = probability("p_fail", p_fail)
     r = as_array("max_retries", max_retries, minimum=0.0, integer=True)
-    p, r = np.broadcast_arrays(p, r)
+    p, r = broadcast(p_fail=p, max_retries=r)
     return output(_expected_attempts(p, r), scalar)
 
 
@@ -90,15 +94,14 @@ def layered_amplification(p_fail, max_retries_per_layer):
     >>> round(layered_amplification(0.5, [3]), 12) == expected_attempts(0.5, 3)
     True
     """
-    layers = np.asarray(max_retries_per_layer, dtype=object)
-    if layers.ndim != 1 or layers.size == 0:
-        raise ValueError(
-            f"max_retries_per_layer must be a non-empty sequence of whole numbers, got {max_retries_per_layer!r}"
-        )
-    retries = [
-        int(as_array(f"max_retries_per_layer[{i}]", value, minimum=0.0, integer=True))
-        for i, value in enumerate(layers)
-    ]
+    given = max_retries_per_layer
+    if isinstance(given, (list, tuple)) or (isinstance(given, np.ndarray) and given.ndim == 1):
+        layers = list(given)
+    else:
+        raise ArgumentTypeError(f"max_retries_per_layer must be a sequence of whole numbers, got {describe(given)}")
+    if not layers:
+        raise ValueError(f"max_retries_per_layer must be a non-empty sequence of whole numbers, got {describe(given)}")
+    retries = [whole(f"max_retries_per_layer[{i}]", value, maximum=MAX_RETRIES) for i, value in enumerate(layers)]
     scalar = is_scalar(p_fail)
     p = probability("p_fail", p_fail)
     total = np.ones_like(p)
@@ -106,5 +109,6 @@ def layered_amplification(p_fail, max_retries_per_layer):
     for r in reversed(retries):  # bottom layer first: it sees the raw failure probability
         r_array = np.full_like(failing, float(r))
         total = total * _expected_attempts(failing, r_array)
-        failing = failing ** (r + 1)
+        with np.errstate(under="ignore"):  # a tiny p to a power: 0 is the answer
+            failing = failing ** (r + 1)
     return output(total, scalar)

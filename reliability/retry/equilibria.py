@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import optimize
 
 from .._records import Record
-from .._validate import as_array, number
+from .._validate import ArgumentTypeError, as_array, describe, number
 from .fixed_point import EQUILIBRIUM_GRID, FixedPointMap, with_ceiling
 
 __all__ = ["Equilibrium", "equilibria_frame", "RetryFixedPoint"]
@@ -84,7 +84,17 @@ class Equilibrium(Record):
 def equilibria_frame(equilibria) -> pd.DataFrame:
     """A tidy DataFrame (one row per equilibrium) from records of :class:`Equilibrium`."""
     columns = list(Equilibrium.__dataclass_fields__)
-    return pd.DataFrame([asdict(e) for e in equilibria], columns=columns)
+    try:
+        if isinstance(equilibria, (str, bytes, dict)):
+            raise TypeError
+        records = list(equilibria)
+    except TypeError:
+        raise ArgumentTypeError(f"equilibria must be a sequence of Equilibrium records, got {describe(equilibria)}") from None
+    for record in records:
+        if not isinstance(record, Equilibrium):
+            raise ArgumentTypeError(f"equilibria must be a sequence of Equilibrium records, got {describe(equilibria)} "
+                                    f"(holding {describe(record)})")
+    return pd.DataFrame([asdict(e) for e in records], columns=columns)
 
 
 def rate(name: str, value) -> float:
@@ -140,6 +150,19 @@ class RetryFixedPoint:
 
     policy: Any
     _timed_out = False
+    #: Units of the load variable x per Erlang of load (the failure function forms x / this).
+    _x_per_load = 1.0
+
+    def checked_rate(self, name: str, value) -> float:
+        """A base request rate: one number >= 0 whose attempts (up to ``max_attempts`` per request) stay finite."""
+        lam0 = rate(name, value)
+        attempts = float(self.policy.max_attempts)
+        with np.errstate(over="ignore"):
+            top = float(self._x_of(lam0, np.array([attempts]))[0]) / self._x_per_load
+        if not math.isfinite(top):
+            raise ValueError(f"{name} must keep the offered load of up to {attempts:g} attempts per request "
+                             f"within the float range, got {name}={describe(value)}")
+        return lam0
 
     # -- the map ---------------------------------------------------------------------
     def _amplification(self, p):
@@ -199,7 +222,7 @@ class RetryFixedPoint:
         saturated queue) are kept. A double root exactly at a tangency (one parameter value)
         can be missed; tests compare the result with a brute-force scan of a million points.
         """
-        lam0 = rate("arrival_rate", arrival_rate)
+        lam0 = self.checked_rate("arrival_rate", arrival_rate)
         records = [self._describe_root(lam0, p, kind) for p, kind in self._failure_probability_roots(lam0)]
         return tuple(
             self._record(lam0, p, amplification, x, slope, stable, state)
@@ -208,9 +231,12 @@ class RetryFixedPoint:
 
     def equilibria_table(self, arrival_rates) -> pd.DataFrame:
         """Tidy DataFrame of the equilibria for each base rate (one row per equilibrium)."""
-        rates = np.atleast_1d(as_array("arrival_rates", arrival_rates, minimum=0.0))
-        frames = [equilibria_frame(self.equilibria(r)) for r in rates]
-        return pd.concat(frames, ignore_index=True)
+        rates = np.atleast_1d(as_array("arrival_rates", arrival_rates, minimum=0.0)).ravel()
+        try:
+            frames = [equilibria_frame(self.equilibria(r)) for r in rates]
+        except ValueError as error:
+            raise ValueError(f"arrival_rates: {error}") from None
+        return pd.concat(frames, ignore_index=True) if frames else equilibria_frame(())
 
     def is_metastable(self, arrival_rate) -> bool:
         """True where two or more stable states coexist (a healthy one and a collapsed/degraded one)."""

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import integrate, optimize, special
 
 from .._records import Record
-from .._validate import as_array
+from .._validate import number
 from .policies import Backoff, thinned_retry_share
 
 __all__ = ["TippingPoint", "conditional_failure", "fluid_drift", "fluid_equilibria", "tipping_trigger"]
@@ -268,8 +268,12 @@ def tipping_trigger(queue, arrival_rate: float, surge_multiple, *, backoff=None,
 
     See :meth:`RetryingQueue.tipping_trigger`.
     """
-    multiple = float(as_array("surge_multiple", surge_multiple, minimum=1.0))
-    tolerance = float(as_array("rtol", rtol, minimum=0.0, strict_minimum=True))
+    multiple = number("surge_multiple", surge_multiple, minimum=1.0)
+    tolerance = number("rtol", rtol, minimum=0.0, strict=True)
+    if not math.isfinite(multiple * queue.checked_rate("arrival_rate", arrival_rate)):
+        raise ValueError(f"surge_multiple x arrival_rate must be a finite rate, got surge_multiple={multiple!r} "
+                         f"with arrival_rate={arrival_rate!r}")
+    queue.checked_rate("surge_multiple x arrival_rate", multiple * arrival_rate)
     _check_tipping_inputs(queue, backoff)
     lam0 = arrival_rate
     healthy, critical, quasi = _quasi_static_tipping(queue, lam0, multiple)

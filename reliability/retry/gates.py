@@ -32,8 +32,16 @@ import numpy as np
 __all__ = ["OpenGate", "BudgetGate", "BucketGate", "ThrottleGate"]
 
 
+#: Most steps a gate's window ring may hold (one float64 array of that many rows per state).
+MAX_WINDOW_STEPS = 10**6
+
+
 def _window_steps(window: float, time_step: float) -> int:
-    return max(1, int(round(window / time_step)))
+    steps = window / time_step  # both checked > 0 by step_gate: a Python float, inf at worst
+    if not steps <= MAX_WINDOW_STEPS:
+        raise ValueError(f"time_step must resolve the policy's window of {window:g} in at most "
+                         f"{MAX_WINDOW_STEPS:,} steps, got time_step={time_step!r} ({steps:.3g} steps)")
+    return max(1, int(round(steps)))
 
 
 def _total(wanted_refused, wanted_timed_out):
@@ -147,6 +155,9 @@ class ThrottleGate(OpenGate):
         self.k = policy.k
         self.population = population
         self.window_steps = _window_steps(policy.window, time_step)
+        # the cold-start guards: requests per client per window below which nothing is rejected, and the cap
+        self.min_requests = policy.min_request_rate * policy.window
+        self.max_reject = policy.max_reject_probability
         self._attempts = np.repeat((np.asarray(request_rates) * time_step)[None], self.window_steps, axis=0)
         self._accepts = self._attempts.copy()
         self._attempt_sum = self._attempts.sum(axis=0)
@@ -154,7 +165,9 @@ class ThrottleGate(OpenGate):
 
     def rejection(self):
         per_client = self._attempt_sum / self.population
-        return np.clip((per_client - self.k * self._accept_sum / self.population) / (per_client + 1.0), 0.0, 1.0)
+        rejection = np.clip((per_client - self.k * self._accept_sum / self.population) / (per_client + 1.0),
+                            0.0, self.max_reject)
+        return np.where(per_client < self.min_requests, 0.0, rejection) if self.min_requests > 0 else rejection
 
     def observe(self, step, attempts, successes) -> None:
         w = step % self.window_steps

@@ -151,10 +151,17 @@ class ThrottleLimiter:
         self._accepts = _SlidingCount(policy.window)
 
     def rejection_probability(self, now: float) -> float:
-        """``max(0, (requests - k * accepts) / (requests + 1))`` over the window."""
+        """``max(0, (requests - k * accepts) / (requests + 1))`` over the window, with the cold-start guards.
+
+        Below ``min_request_rate`` requests per second over the window nothing is rejected, and
+        the probability never exceeds ``max_reject_probability``.
+        """
+        policy = self.policy
         requests = self._requests.count(now)
+        if requests < policy.min_request_rate * policy.window:
+            return 0.0
         accepts = self._accepts.count(now)
-        return max(0.0, (requests - self.policy.k * accepts) / (requests + 1.0))
+        return min(policy.max_reject_probability, max(0.0, (requests - policy.k * accepts) / (requests + 1.0)))
 
     def admit(self, now: float, rng) -> bool:
         reject = self.rejection_probability(now)

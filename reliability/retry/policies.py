@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validate import as_array, is_scalar, number, output, probability, whole
-from .amplification import _expected_attempts
+from .._validate import ArgumentTypeError, as_array, describe, is_scalar, number, output, probability, whole
+from .amplification import MAX_RETRIES, _expected_attempts
 from .gates import BucketGate, BudgetGate, OpenGate, ThrottleGate
 from .limiters import BucketLimiter, BudgetLimiter, ThrottleLimiter, UnlimitedLimiter
 
@@ -45,14 +45,16 @@ def _set_number(policy, name: str, *, minimum: float = 0.0, strict: bool = False
 
 
 def _set_count(policy, name: str) -> None:
-    """Check a whole-number field (>= 0) of a frozen policy and store it as an int."""
-    object.__setattr__(policy, name, whole(f"{type(policy).__name__}.{name}", getattr(policy, name)))
+    """Check a whole-number field (0 to :data:`MAX_RETRIES`) of a frozen policy and store it as an int."""
+    object.__setattr__(policy, name, whole(f"{type(policy).__name__}.{name}", getattr(policy, name),
+                                           maximum=MAX_RETRIES))
 
 
 def _set_flag(policy, name: str) -> None:
     value = getattr(policy, name)
-    if not isinstance(value, bool):
-        raise ValueError(f"{type(policy).__name__}.{name} must be True or False, got {value!r}")
+    if not isinstance(value, (bool, np.bool_)):
+        raise ArgumentTypeError(f"{type(policy).__name__}.{name} must be True or False, got {describe(value)}")
+    object.__setattr__(policy, name, bool(value))
 
 
 def _wanted(policy, p_fail):
@@ -70,16 +72,17 @@ def thinned_retry_share(policy, p_fail: np.ndarray, *, timed_out: bool = False) 
     the rate of attempt ``k``. Found by a vectorised bisection (``expected_attempts`` is
     increasing in ``y``); works for any policy with ``amplification`` and ``max_attempts``.
     """
-    p = np.asarray(p_fail, dtype=np.float64)
+    p = probability("p_fail", p_fail)
     r = np.full_like(p, float(policy.max_attempts - 1))
     target = np.asarray(policy.amplification(p, timed_out=timed_out), dtype=np.float64)
     low, high = np.zeros_like(p), p.copy()
-    for _ in range(60):
-        mid = 0.5 * (low + high)
-        above = _expected_attempts(mid, r) > target
-        high = np.where(above, mid, high)
-        low = np.where(above, low, mid)
-    return 0.5 * (low + high)
+    with np.errstate(under="ignore"):  # halving towards a tiny p: underflow to 0 is the answer
+        for _ in range(60):  # bracket [0, p], halved 60 times: below 1e-18 of p
+            mid = 0.5 * (low + high)
+            above = _expected_attempts(mid, r) > target
+            high = np.where(above, mid, high)
+            low = np.where(above, low, mid)
+        return 0.5 * (low + high)
 
 
 class _Policy:
@@ -128,7 +131,7 @@ class FixedRetries(_Policy):
 
     def retry_share(self, p_fail, *, timed_out: bool = False) -> np.ndarray:
         """Every failed attempt is retried: the share is ``p_fail`` itself."""
-        return np.array(p_fail, dtype=np.float64, copy=True)
+        return np.array(probability("p_fail", p_fail), dtype=np.float64, copy=True)
 
     def limiter(self) -> UnlimitedLimiter:
         return UnlimitedLimiter(int(self.max_retries))
@@ -210,6 +213,9 @@ class TokenBucket(_Policy):
     1.2
     >>> round(aws.amplification(0.5, timed_out=True), 12)
     1.1
+    >>> [round(b.amplification(0.5, timed_out=True), 6) for b in (TokenBucket.aws_transient(),
+    ...                                                        TokenBucket.aws_retries_2026())]
+    [1.1, 1.071429]
     """
 
     capacity: float = 10.0
@@ -255,6 +261,29 @@ class TokenBucket(_Policy):
         return cls(capacity=500.0, retry_cost=5.0, timeout_retry_cost=10.0, success_refund=1.0,
                    max_retries=max_retries, refund_retry_cost=True)
 
+    @classmethod
+    def aws_transient(cls, max_retries: int = 2) -> "TokenBucket":
+        """The AWS SDK for Rust's quota: 10 tokens for every transient error, not only timeouts.
+
+        ``aws-smithy-runtime`` ``client/retries/token_bucket.rs`` (0.57-1.11): capacity 500,
+        RETRY_TIMEOUT_COST 10 for every ``ErrorKind::TransientError``, regeneration 1, a
+        successful retry's permit released. Every failure modelled here is transient there.
+        """
+        return cls(capacity=500.0, retry_cost=10.0, timeout_retry_cost=10.0, success_refund=1.0,
+                   max_retries=max_retries, refund_retry_cost=True)
+
+    @classmethod
+    def aws_retries_2026(cls, max_retries: int = 2) -> "TokenBucket":
+        """The AWS SDKs' updated retry behaviour (2026): 14 tokens a retry, 5 after throttling.
+
+        ``aws-smithy-runtime`` 1.14 ``token_bucket.rs``: DEFAULT_RETRY_COST 14 (timeouts too),
+        THROTTLING_RETRY_COST 5, capacity 500, regeneration 1; ``AWS_NEW_RETRIES_2026=true``
+        (AWS SDKs and Tools reference guide, "Retry behavior"). A blocked attempt (refused at
+        once, like a throttling error) costs 5 here.
+        """
+        return cls(capacity=500.0, retry_cost=5.0, timeout_retry_cost=14.0, success_refund=1.0,
+                   max_retries=max_retries, refund_retry_cost=True)
+
     def amplification(self, p_fail, *, timed_out: bool = False):
         """Steady-state attempts per request (see the class notes); ``timed_out`` picks the retry cost."""
         scalar, p, wanted = _wanted(self, p_fail)
@@ -262,7 +291,8 @@ class TokenBucket(_Policy):
         allowed = np.full_like(p, np.inf)
         if self.refund_retry_cost:
             failing = p > 0.0
-            allowed[failing] = 1.0 + (1.0 - p[failing]) * self.success_refund / (p[failing] * cost)
+            with np.errstate(over="ignore"):  # p -> 0: the bucket never starves, the allowance is inf
+                allowed[failing] = 1.0 + (1.0 - p[failing]) * self.success_refund / (p[failing] * cost)
         else:
             deficit = cost - (1.0 - p) * self.success_refund
             starving = deficit > 0.0
@@ -293,6 +323,13 @@ class AdaptiveThrottle(_Policy):
     that :class:`RetryingQueue` finds as a separate ("throttled") equilibrium sitting on the
     ceiling.
 
+    Cold-start guards (off by default), as Envoy's admission control filter has them
+    (envoyproxy.io, "Admission Control" filter docs: ``rps_threshold``, below which no request
+    is rejected, and ``max_rejection_probability``, default 80 %): ``min_request_rate``
+    (requests/s over the window; the mean field ignores it) and ``max_reject_probability``
+    ``m`` (beyond the ceiling the amplification is ``(1 - m) sum_{j <= r} q^j``,
+    ``q = m + (1 - m) p``, instead of 0).
+
     Examples
     --------
     >>> throttle = AdaptiveThrottle(k=2.0)
@@ -300,11 +337,15 @@ class AdaptiveThrottle(_Policy):
     0.5
     >>> throttle.amplification([0.0, 0.5, 0.6])
     array([1.   , 1.875, 0.   ])
+    >>> round(float(AdaptiveThrottle(k=2.0, max_reject_probability=0.8).amplification(1.0)), 6)  # 0.2 x 4
+    0.8
     """
 
     k: float = 2.0
     window: float = 120.0
     max_retries: int = 3
+    min_request_rate: float = 0.0
+    max_reject_probability: float = 1.0
 
     throttles_first_attempts = True
 
@@ -312,6 +353,9 @@ class AdaptiveThrottle(_Policy):
         _set_number(self, "k", minimum=1.0)
         _set_number(self, "window", strict=True)
         _set_count(self, "max_retries")
+        _set_number(self, "min_request_rate")
+        object.__setattr__(self, "max_reject_probability",
+                           float(probability("AdaptiveThrottle.max_reject_probability", self.max_reject_probability)))
 
     @property
     def failure_ceiling(self) -> float:
@@ -323,9 +367,14 @@ class AdaptiveThrottle(_Policy):
         return (("AdaptiveThrottle.window", self.window),)
 
     def amplification(self, p_fail, *, timed_out: bool = False):
-        """Attempts per request that reach the backend: FixedRetries below the ceiling, 0 above."""
+        """Attempts per request that reach the backend: FixedRetries below the ceiling, 0 above
+        (``(1 - m) sum_j q^j`` with a ``max_reject_probability`` ``m < 1``)."""
         scalar, p, wanted = _wanted(self, p_fail)
-        return output(np.where(p <= self.failure_ceiling, wanted, 0.0), scalar)
+        m, above = self.max_reject_probability, 0.0
+        if m < 1.0:
+            q = m + (1.0 - m) * p
+            above = (1.0 - m) * _expected_attempts(q, np.full_like(q, float(self.max_retries)))
+        return output(np.where(p <= self.failure_ceiling, wanted, above), scalar)
 
     def limiter(self) -> ThrottleLimiter:
         return ThrottleLimiter(self)
@@ -342,9 +391,13 @@ def step_gate(policy, request_rates, time_step: float, population: float):
     >>> step_gate(None, np.ones((1, 1)), 1.0, 10.0).rejection() is None
     True
     """
+    policy = parse_policy(policy, name="policy", require=("step_gate",))
     if policy is None:
         return OpenGate()
-    return policy.step_gate(request_rates, time_step, population)
+    rates = as_array("request_rates", request_rates, minimum=0.0)
+    time_step = number("time_step", time_step, minimum=0.0, strict=True)
+    population = number("population", population, minimum=0.0)
+    return policy.step_gate(rates, time_step, population)
 
 
 # ----------------------------------------------------------------------------------------
@@ -357,9 +410,9 @@ _MAX_SAMPLES = 10**8
 
 
 def _generator(rng):
-    """``rng`` if it draws uniforms as a numpy Generator does; ValueError naming it otherwise."""
+    """``rng`` if it draws uniforms as a numpy Generator does; TypeError naming it otherwise."""
     if not callable(getattr(rng, "uniform", None)):
-        raise ValueError(f"rng must be a numpy Generator, got {rng!r}")
+        raise ArgumentTypeError(f"rng must be a numpy Generator, got {describe(rng)}")
     return rng
 
 
@@ -396,7 +449,9 @@ class Backoff:
         _set_number(self, "cap", strict=True)
         if self.cap < self.base:
             raise ValueError(f"Backoff.cap must be >= base ({self.base!r}), got {self.cap!r}")
-        if not isinstance(self.jitter, str) or self.jitter not in _JITTERS:
+        if not isinstance(self.jitter, str):
+            raise ArgumentTypeError(f"Backoff.jitter must be one of {_JITTERS}, got {describe(self.jitter)}")
+        if self.jitter not in _JITTERS:
             raise ValueError(f"Backoff.jitter must be one of {_JITTERS}, got {self.jitter!r}")
 
     def unjittered(self, retry_index):
@@ -428,19 +483,22 @@ class Backoff:
 
     def delay(self, retry_index: int, previous_delay: float | None = None, rng=None) -> float:
         """One delay before retry ``retry_index``; ``previous_delay`` is used by decorrelated jitter."""
-        d = float(self.unjittered(retry_index))
+        d = float(self.unjittered(whole("retry_index", retry_index, minimum=1)))
         if self.jitter == "none":
             return d
         if rng is None:
-            raise ValueError(f"rng must be a numpy Generator for jitter={self.jitter!r}, got None")
+            raise ArgumentTypeError(f"rng must be a numpy Generator for jitter={self.jitter!r}, got None")
         rng = _generator(rng)
         if self.jitter == "full":
             return float(rng.uniform(0.0, d))
         if self.jitter == "equal":
             return float(d / 2.0 + rng.uniform(0.0, d / 2.0))
         previous = self.base if previous_delay is None else number("previous_delay", previous_delay, minimum=0.0)
-        high = max(self.base, 3.0 * previous)
-        return float(min(self.cap, rng.uniform(self.base, high)))
+        high = 3.0 * previous  # a Python float: inf beyond the float range, never an exception
+        if high <= self.base or math.isfinite(high - self.base):
+            return float(min(self.cap, rng.uniform(self.base, max(self.base, high))))
+        # U(base, 3 previous) overflows numpy's range: draw the same uniform, scale it in floats
+        return float(min(self.cap, self.base + (high - self.base) * rng.uniform(0.0, 1.0)))
 
     def sample(self, retry_index: int, rng, size: int) -> np.ndarray:
         """``size`` independent delays before retry ``retry_index``.
@@ -451,6 +509,11 @@ class Backoff:
         size = whole("size", size)
         if size > _MAX_SAMPLES:
             raise ValueError(f"size must be at most {_MAX_SAMPLES:,} delays per call, got {size!r}")
+        retry_index = whole("retry_index", retry_index, minimum=1)
+        if self.jitter == "decorrelated" and retry_index * max(size, 1) > _MAX_SAMPLES:
+            raise ValueError(f"retry_index x size must be at most {_MAX_SAMPLES:,} draws for decorrelated jitter "
+                             f"(each sample runs a chain of retry_index delays), got retry_index={describe(retry_index)} "
+                             f"with size={size}")
         rng = _generator(rng)
         d = float(self.unjittered(retry_index))
         if self.jitter == "none":
@@ -526,12 +589,25 @@ def parse_policy(value, *, name: str = "policy", no_retries=None, require: tuple
         return no_retries
     if isinstance(value, str):
         return _from_text(value, name, no_retries)
-    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-        if value < 0:
-            raise ValueError(f"{name} must be a whole number of retries >= 0 (max_retries), got {value!r}")
-        return FixedRetries(int(value)) if value > 0 else no_retries
     if all(hasattr(value, attribute) for attribute in require) and callable(getattr(value, "amplification", None)):
         return value
+    if _is_real_number(value):
+        # 3 and 3.0 are three retries; 2.7, -1, NaN and inf are refused, never truncated or read as none
+        try:
+            retries = whole(name, value, maximum=MAX_RETRIES)
+        except ValueError:
+            raise ValueError(f"{name} must be a whole number of retries >= 0 (max_retries), at most "
+                             f"{MAX_RETRIES:,}, got {describe(value)}") from None
+        return FixedRetries(retries) if retries > 0 else no_retries
     needs = ", ".join(require)
-    raise ValueError(f"{name} must be a whole number of retries, a retry policy (with {needs}) or one of "
-                     f"{_FORMS}, got {value!r}")
+    raise ArgumentTypeError(f"{name} must be a whole number of retries, a retry policy (with {needs}) or one of "
+                            f"{_FORMS}, got {describe(value)}")
+
+
+def _is_real_number(value) -> bool:
+    """A Python or numpy real number or a 0-d numeric array (not a bool)."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, np.ndarray):
+        return value.ndim == 0 and value.dtype.kind in "fiu"
+    return isinstance(value, (int, float, np.integer, np.floating))

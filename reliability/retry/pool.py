@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import number, whole
+from .._validate import ArgumentTypeError, as_array, describe, number, whole
 from ..queues import erlang_b
 from .equilibria import Equilibrium, RetryFixedPoint, check_positive
 from .policies import FixedRetries, parse_policy
+from .queue import MAX_SERVERS
 
 __all__ = ["RetryingConnectionPool"]
 
@@ -61,17 +62,26 @@ class RetryingConnectionPool(RetryFixedPoint):
 
     def __post_init__(self):
         owner = "RetryingConnectionPool"
-        object.__setattr__(self, "connections", whole("connections", self.connections, minimum=1))
+        object.__setattr__(self, "connections", whole("connections", self.connections, minimum=1,
+                                                      maximum=MAX_SERVERS))
         object.__setattr__(self, "service_rate", check_positive(owner, "service_rate", self.service_rate))
         object.__setattr__(self, "setup_time", check_positive(owner, "setup_time", self.setup_time, strict=False))
         object.__setattr__(self, "new_connection_fraction",
                            number(f"{owner}.new_connection_fraction", self.new_connection_fraction,
                                   minimum=0.0, maximum=1.0))
-        if not isinstance(self.retries_need_new_connection, bool):
-            raise ValueError(f"{owner}.retries_need_new_connection must be True or False, "
-                             f"got {self.retries_need_new_connection!r}")
+        if not isinstance(self.retries_need_new_connection, (bool, np.bool_)):
+            raise ArgumentTypeError(f"{owner}.retries_need_new_connection must be True or False, "
+                                    f"got {describe(self.retries_need_new_connection)}")
+        object.__setattr__(self, "retries_need_new_connection", bool(self.retries_need_new_connection))
         object.__setattr__(self, "policy", parse_policy(self.policy, name="policy", no_retries=FixedRetries(0),
                                                         require=("amplification", "max_attempts")))
+        # the scans run to 50 c A (1 + s mu) Erlangs and form A / mu + s A per request: all must be floats
+        attempts = float(self.policy.max_attempts)
+        per_request = attempts / self.service_rate + self.setup_time * attempts
+        if not (math.isfinite(per_request) and math.isfinite(self._scan_end()[0])):
+            raise ValueError(f"{owner}: connections x attempts x (1 + setup_time x service_rate) and "
+                             f"1 / service_rate must stay within the float range, got service_rate="
+                             f"{self.service_rate!r}, setup_time={self.setup_time!r}, connections={self.connections}")
 
     _x_limit = math.inf
 
@@ -90,7 +100,7 @@ class RetryingConnectionPool(RetryFixedPoint):
 
     def mean_holding_time(self, amplification) -> float:
         """Mean slot holding time of an attempt when requests make ``amplification`` attempts."""
-        a = np.asarray(amplification, dtype=np.float64)
+        a = as_array("amplification", amplification, minimum=0.0)
         # at A = 0 nothing is sent; the limit A -> 0 is the holding time of a first attempt
         per_attempt = np.where(a >= 1.0, self._new_connections(a) / np.where(a > 0, a, 1.0),
                                self.new_connection_fraction)

@@ -9,14 +9,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._validate import as_array, whole
+from .._validate import as_array, describe, whole
 from ..queues import response_time_sf
 from . import fluid
 from .equilibria import Equilibrium, RetryFixedPoint, check_positive, rate
 from .fluid import TippingPoint
-from .policies import FixedRetries, parse_policy
+from .policies import MAX_RETRIES, FixedRetries, parse_policy
 
-__all__ = ["RetryingQueue", "metastability_map"]
+__all__ = ["RetryingQueue", "metastability_map", "MAX_SERVERS"]
+
+#: Most servers of a retrying queue (the equilibrium scans are checked to this size).
+MAX_SERVERS = 10**12
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ class RetryingQueue(RetryFixedPoint):
     _timed_out = True  # every failure of this model is a client timeout
 
     def __post_init__(self):
-        object.__setattr__(self, "servers", whole("servers", self.servers, minimum=1))
+        object.__setattr__(self, "servers", whole("servers", self.servers, minimum=1, maximum=MAX_SERVERS))
         object.__setattr__(self, "service_rate", check_positive("RetryingQueue", "service_rate", self.service_rate))
         object.__setattr__(self, "timeout", check_positive("RetryingQueue", "timeout", self.timeout))
         if not math.isfinite(self.capacity):
@@ -92,6 +95,10 @@ class RetryingQueue(RetryFixedPoint):
     @property
     def _x_limit(self) -> float:
         return self.capacity
+
+    @property
+    def _x_per_load(self) -> float:
+        return self.service_rate
 
     @property
     def _x_scale(self) -> float:
@@ -133,7 +140,7 @@ class RetryingQueue(RetryFixedPoint):
 
     def fluid_equilibria(self, arrival_rate) -> tuple[float, ...]:
         """Backlogs at which the fluid model is at rest (``d Q / dt = 0``) for a base rate."""
-        return fluid.fluid_equilibria(self, rate("arrival_rate", arrival_rate))
+        return fluid.fluid_equilibria(self, self.checked_rate("arrival_rate", arrival_rate))
 
     def tipping_trigger(self, arrival_rate, surge_multiple, *, backoff=None, rtol: float = 1e-3) -> TippingPoint:
         """Smallest surge (``surge_multiple`` x ``arrival_rate`` for a while) that leaves the queue collapsed.
@@ -162,7 +169,7 @@ class RetryingQueue(RetryFixedPoint):
         retry generation is thinned alike to reproduce the policy's steady-state amplification;
         :class:`AdaptiveThrottle` is not supported.
         """
-        return fluid.tipping_trigger(self, rate("arrival_rate", arrival_rate), surge_multiple,
+        return fluid.tipping_trigger(self, self.checked_rate("arrival_rate", arrival_rate), surge_multiple,
                                      backoff=backoff, rtol=rtol)
 
 
@@ -214,8 +221,9 @@ def metastability_map(servers, service_rate, timeout, load_shares, max_retries=(
     >>> frame.verdict.tolist()
     ['healthy', 'healthy', 'overloaded', 'healthy', 'metastable', 'collapsed']
     """
-    shares = np.atleast_1d(as_array("load_shares", load_shares, minimum=0.0))
-    caps = [int(as_array("max_retries", r, minimum=0.0, integer=True)) for r in np.atleast_1d(max_retries)]
+    shares = np.atleast_1d(as_array("load_shares", load_shares, minimum=0.0)).ravel()
+    caps = [int(r) for r in np.atleast_1d(as_array("max_retries", max_retries, minimum=0.0, integer=True,
+                                                   maximum=MAX_RETRIES)).ravel()]
     factory = FixedRetries if policy_factory is None else policy_factory
     rows = []
     for r in caps:
@@ -223,8 +231,11 @@ def metastability_map(servers, service_rate, timeout, load_shares, max_retries=(
         capacity = queue.capacity
         onset = queue.onset_threshold() / capacity
         recovery = queue.recovery_threshold() / capacity
-        for share in shares:
-            equilibria = queue.equilibria(share * capacity)
+        for share in map(float, shares):  # Python floats: a product beyond the range is inf, not a warning
+            try:
+                equilibria = queue.equilibria(share * capacity)
+            except ValueError as error:  # a share so large that its attempt rate leaves the float range
+                raise ValueError(f"load_shares: {describe(share)} x capacity {capacity:g}: {error}") from None
             healthy = [e for e in equilibria if e.state == "healthy"]
             rows.append({
                 "max_retries": r,
@@ -234,8 +245,9 @@ def metastability_map(servers, service_rate, timeout, load_shares, max_retries=(
                 "stable_equilibria": sum(e.stable for e in equilibria),
                 "verdict": _verdict(equilibria),
                 "healthy_failure_probability": healthy[0].failure_probability if healthy else np.nan,
-                "healthy_goodput_share": (healthy[0].goodput / (share * capacity)
-                                          if healthy and share > 0 else np.nan),
+                # goodput / lambda0 = A(p) (1 - p): also its limit at share 0, where the ratio is 0 / 0
+                "healthy_goodput_share": (healthy[0].amplification * (1.0 - healthy[0].failure_probability)
+                                          if healthy else np.nan),
                 "onset_share": onset,
                 "recovery_share": recovery,
             })

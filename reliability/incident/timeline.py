@@ -1,0 +1,90 @@
+"""What a model of an incident did, per infrastructure and sample, read at an observation level.
+
+A :class:`Timeline` holds, for every infrastructure, samples x steps of requests, attempts and their
+failure shares (see :mod:`reliability.incident.model`). :meth:`Timeline.failures` reads a scope
+(one or several infrastructures, weighted by their share of normal traffic) at a level:
+
+* ``attempts``: every try at the server, retries included;
+* ``requests``: what the originating callers asked for, after every retry layer;
+* ``users``: in this mean-field model a user fails when their request does, so the same as
+  ``requests`` (what one user meets is not modelled separately).
+
+Examples
+--------
+>>> from reliability.incident import available_incidents, build_scenario, load
+>>> scenario = build_scenario(load(available_incidents()[0]), time_step=60.0)
+>>> timeline = scenario.run(scenario.midpoints(), np.zeros(1, dtype=int))
+>>> failed, total = timeline.failures([scenario.incident.infrastructures[0].id], "requests")
+>>> failed.shape == total.shape == (1, len(timeline.times))
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["Timeline", "LEVELS"]
+
+LEVELS = ("attempts", "requests", "users")
+
+
+@dataclass
+class Timeline:
+    incident: object
+    times: np.ndarray
+    time_step: float
+    runs: Mapping[str, object]
+    traffic_shares: Mapping[str, np.ndarray | None]
+    event_times: Mapping[str, np.ndarray] = None
+    normal_capacity: Mapping[str, np.ndarray] = None
+    values: Mapping[str, np.ndarray] = None
+
+    def event_time(self, event_id: str) -> np.ndarray:
+        """When an event happened in each sample, seconds after the start."""
+        return self.event_times[event_id]
+
+    @property
+    def samples(self) -> int:
+        return next(iter(self.runs.values())).requests.shape[0]
+
+    def weights(self, infrastructures: Sequence[str]) -> dict[str, np.ndarray]:
+        """Each infrastructure's share of the normal traffic of ``infrastructures`` (given shares, the rest split)."""
+        given = {i: self.traffic_shares.get(i) for i in infrastructures}
+        known = [v for v in given.values() if v is not None]
+        free = [i for i, v in given.items() if v is None]
+        rest = np.clip(1.0 - (np.sum(known, axis=0) if known else 0.0), 1e-9, None)
+        return {i: np.broadcast_to(v if v is not None else rest / max(len(free), 1), (self.samples,))[:, None]
+                for i, v in given.items()}
+
+    def failures(self, infrastructures: Sequence[str], level: str) -> tuple[np.ndarray, np.ndarray]:
+        """Failed and total counts per step (in normal loads x weight) of a scope, at ``level``."""
+        if level not in LEVELS:
+            raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
+        failed = total = 0.0
+        for infrastructure, weight in self.weights(infrastructures).items():
+            run = self.runs[infrastructure]
+            if level == "attempts":
+                count, share = run.attempts, run.attempt_failure
+            else:
+                count, share = run.requests, run.request_failure
+            failed = failed + weight * count * share
+            total = total + weight * count
+        return np.asarray(failed), np.asarray(total)
+
+    def failure_share(self, infrastructures: Sequence[str], level: str) -> np.ndarray:
+        failed, total = self.failures(infrastructures, level)
+        return failed / np.maximum(total, 1e-12)
+
+    def load(self, infrastructures: Sequence[str]) -> np.ndarray:
+        """Offered work relative to normal (attempts included), traffic-weighted."""
+        return sum(w * self.runs[i].offered_work for i, w in self.weights(infrastructures).items())
+
+    def frame(self, infrastructures: Sequence[str], level: str, sample: int = 0):
+        """One sample's failure share and load per step, as a DataFrame (time in seconds after the start)."""
+        import pandas as pd
+
+        return pd.DataFrame({"time": self.times, "failure_share": self.failure_share(infrastructures, level)[sample],
+                             "load": self.load(infrastructures)[sample]})

@@ -1,0 +1,97 @@
+"""The tipping surface of a retrying queue: trigger size x duration, simulated, against the fluid model.
+
+Metastable failures are started by a trigger and kept going by a sustaining effect (here: the
+retries and the work the servers waste on abandoned attempts). Two trigger kinds: a **load
+spike** (the request rate multiplied for a while) and a **capacity drop** (the servers divided
+for a while). For each size and duration the retrying queue is simulated from healthy; it has
+*tipped* when it is still failing at least half its attempts over the last ``window`` seconds,
+``settle`` seconds after the trigger ended. The delayed fluid model
+(:meth:`reliability.retry.RetryingQueue.tipping_trigger`) gives, for a load spike, the shortest
+tipping duration; the simulation agrees with it where the two verdicts match. The simulated
+**amplification after the trigger** -- attempts per request once the trigger is over, the
+sustaining load as a multiple of the base -- is what keeps a tipped service down.
+
+Examples
+--------
+>>> frame = tipping_surface(20, 1.0, 3.0, 3, 0.45, [2.5], [5.0, 60.0], settle=300.0, seed=1)
+>>> frame.simulated_tipped.tolist(), frame.fluid_tips.tolist()
+([False, True], [False, True])
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .._validate import as_array, number, whole
+from ..retry import Backoff, FixedRetries, RetryingQueue
+from ..simulate import Schedule, simulate_retrying_queue
+
+__all__ = ["tipping_surface"]
+
+_START = 60.0  # the trigger starts after a minute of healthy service
+
+
+def _run(servers, service_rate, timeout, max_retries, lam0, trigger, multiple, duration, backoff, settle, window,
+         seed):
+    """(tipped, attempts per request after the trigger) of one simulated trigger."""
+    end = _START + duration
+    horizon = 10.0 * math.ceil((end + settle) / 10.0)
+    if trigger == "load":
+        rate, capacity = Schedule.surge(lam0, multiple, _START, duration), servers
+    else:
+        rate = lam0
+        capacity = Schedule.steps((0.0, servers), (_START, max(0, int(round(servers / multiple)))), (end, servers))
+    run = simulate_retrying_queue(capacity, service_rate, rate, timeout=timeout, policy=FixedRetries(max_retries),
+                                  backoff=backoff, horizon=horizon, interval=10.0, seed=seed)
+    last = run.window(horizon - window)
+    after = run.window(min(end, horizon - window))
+    return last.failure_fraction >= 0.5, after.attempts / max(after.offered, 1)
+
+
+def tipping_surface(servers, service_rate, timeout, max_retries, base_share, multiples, durations, *,
+                    trigger: str = "load", backoff: Backoff | None = None, settle: float = 600.0,
+                    window: float = 120.0, seed: int = 0) -> pd.DataFrame:
+    """Which triggers tip a healthy retrying queue: one simulated run per (size, duration).
+
+    Parameters
+    ----------
+    base_share : float
+        Base request rate as a share of capacity.
+    multiples : sequence of float
+        Trigger sizes: the request rate multiplied by this (``trigger="load"``) or the servers
+        divided by it (``trigger="capacity"``), each >= 1.
+    durations : sequence of float
+        Trigger durations, seconds.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``trigger``, ``multiple``, ``duration``, ``simulated_tipped``, ``amplification_after``
+        (attempts per request from the trigger's end), ``fluid_min_duration`` and ``fluid_tips``
+        (load spikes only; NaN / None for a capacity drop) and ``agrees`` (None without a fluid
+        verdict).
+    """
+    if trigger not in ("load", "capacity"):
+        raise ValueError(f"trigger must be 'load' or 'capacity', got {trigger!r}")
+    c = whole("servers", servers, 1)
+    queue = RetryingQueue(c, service_rate, timeout, FixedRetries(max_retries))
+    lam0 = number("base_share", base_share, minimum=0.0, strict=True) * queue.capacity
+    sizes = np.atleast_1d(as_array("multiples", multiples, minimum=1.0))
+    spans = np.atleast_1d(as_array("durations", durations, minimum=0.0, strict_minimum=True))
+    settle, window = number("settle", settle, minimum=0.0, strict=True), number("window", window, minimum=0.0,
+                                                                               strict=True)
+    children = iter(np.random.SeedSequence(whole("seed", seed, 0)).spawn(sizes.size * spans.size))
+    rows = []
+    for m in sizes:
+        fluid = queue.tipping_trigger(lam0, float(m), backoff=backoff).min_duration if trigger == "load" else math.nan
+        for d in spans:
+            tipped, amplification = _run(c, queue.service_rate, queue.timeout, max_retries, lam0, trigger, float(m),
+                                         float(d), backoff, settle, window, next(children))
+            fluid_tips = None if math.isnan(fluid) else bool(d >= fluid)
+            rows.append({"trigger": trigger, "multiple": float(m), "duration": float(d), "simulated_tipped": bool(tipped),
+                         "amplification_after": float(amplification), "fluid_min_duration": fluid,
+                         "fluid_tips": fluid_tips, "agrees": None if fluid_tips is None else fluid_tips == tipped})
+    return pd.DataFrame(rows)

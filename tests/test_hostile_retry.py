@@ -1,0 +1,263 @@
+"""Hostile input to every public function and constructor of reliability.retry.
+
+Each test attacks one call: hypothesis draws which argument to replace and a hostile value of
+the kind that argument must refuse or survive (not a number, NaN or an infinity, an integer
+beyond the float range, an extreme float, a negative number, an array, a shape that does not
+broadcast). Under warnings-as-errors the outcome must be one of two classes: a finite right
+number (or a record, frame or policy holding no NaN) or a ``ValueError``/``TypeError`` whose
+message names the argument; a value that is not a number must give a ``TypeError``. Work is
+bounded by the code (caps on sizes, step limits on searches), never by a timed assertion;
+the examples are derandomized so every run draws the same values.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reliability import (
+    AdaptiveThrottle,
+    Backoff,
+    FixedRetries,
+    RetryBudget,
+    RetryingConnectionPool,
+    RetryingQueue,
+    TokenBucket,
+    equilibria_frame,
+    expected_attempts,
+    layered_amplification,
+    metastability_map,
+)
+from reliability.retry import parse_policy, step_gate
+
+HOSTILE = settings(max_examples=40, derandomize=True, deadline=None, database=None,
+                   suppress_health_check=[HealthCheck.too_slow])
+
+# -- strategies per argument kind ------------------------------------------------------------
+#: Not numbers: each must be refused with a TypeError naming the argument.
+NOT_NUMBERS = st.sampled_from([True, False, np.bool_(True), "abc", "5", "", None, 3 + 0j, np.complex128(1),
+                               np.array([10 + 3j]), {"a": 1}, ["5", "6"], np.array([True, False]), [1.0, None],
+                               object()])
+NON_FINITE = st.sampled_from([math.nan, math.inf, -math.inf, np.float64("nan"), np.array([1.0, math.nan, 2.0])])
+HUGE_INTS = st.integers(min_value=2**1024, max_value=10**400) | st.sampled_from([2**70, -(10**400)])
+EXTREME = st.sampled_from([1e308, -1e308, 1e-308, 5e-324, 0.0, -0.0, -1.0, 2.7, 1e15 + 0.5])
+ARRAYS = st.sampled_from([np.array([]), np.array(5.0), [[1.0, 2.0], [3.0]], np.ones(3), np.ones((2, 1))])
+NUMBERISH = NON_FINITE | HUGE_INTS | EXTREME | ARRAYS | st.floats(allow_nan=True, allow_infinity=True)
+HOSTILE_VALUES = NOT_NUMBERS | NUMBERISH
+
+
+def _is_not_number(value) -> bool:
+    if isinstance(value, (bool, np.bool_, str, complex, np.complexfloating, dict, type(None))):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind not in "fiu"
+    if isinstance(value, list):
+        return any(_is_not_number(v) for v in value)
+    return not isinstance(value, (int, float, np.integer, np.floating, list))
+
+
+def _holds_nan(result, depth=0) -> bool:
+    if depth > 3:
+        return False
+    if isinstance(result, (float, np.floating)):
+        return math.isnan(result)
+    if isinstance(result, np.ndarray) and result.dtype.kind == "f":
+        return bool(np.isnan(result).any())
+    if isinstance(result, pd.DataFrame):
+        numeric = result.select_dtypes("number")
+        return bool(numeric.isna().to_numpy().any())
+    if isinstance(result, (tuple, list)):
+        return any(_holds_nan(v, depth + 1) for v in result[:50])
+    if hasattr(result, "__dataclass_fields__"):
+        return any(_holds_nan(getattr(result, f), depth + 1) for f in result.__dataclass_fields__)
+    return False
+
+
+def check_outcome(call, kwargs: dict, argument: str, *, allowed_nan=(), text=()):
+    """Run ``call(**kwargs)`` with warnings as errors and assert its outcome class.
+
+    ``text``: arguments that take a string (a policy or model given as text): a wrong string
+    there is a bad value (ValueError), not a bad type.
+    """
+    value = kwargs[argument]
+    not_number = _is_not_number(value) and not (isinstance(value, str) and argument in text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            result = call(**kwargs)
+        except (ValueError, TypeError) as error:
+            message = str(error)
+            assert argument in message, f"{type(error).__name__} does not name {argument!r}: {message}"
+            if not_number:
+                assert isinstance(error, TypeError), f"{argument}={value!r} gave {type(error).__name__}: {message}"
+            return None
+    assert not not_number, f"{argument}={value!r} (not a number) was accepted: {result!r}"
+    if not any(name in allowed_nan for name in ("*", argument)):
+        assert not _holds_nan(result), f"{argument}={value!r} gave a NaN: {result!r}"
+    return result
+
+
+def attack(call, base: dict, *, accepts: dict | None = None, values=HOSTILE_VALUES, allowed_nan=(), text=()):
+    """A hypothesis test: one argument of ``base`` replaced by a hostile value (``accepts``: values taken by design)."""
+    accepts = accepts or {}
+
+    @HOSTILE
+    @given(argument=st.sampled_from(sorted(base)), value=values)
+    def test(argument, value):
+        if any(value is ok or (type(value) is type(ok) and _same(value, ok)) for ok in accepts.get(argument, ())):
+            return
+        check_outcome(call, {**base, argument: value}, argument, allowed_nan=allowed_nan, text=text)
+
+    return test
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except (ValueError, TypeError):
+        return False
+
+
+# -- the calls -------------------------------------------------------------------------------
+RNG = np.random.default_rng(0)
+QUEUE = RetryingQueue(10, 1.0, 2.0, 3)
+POOL = RetryingConnectionPool(20, 1.0, 2.0, 0.3, 3)
+DECORRELATED = Backoff(0.1, 20.0, "decorrelated")
+
+test_expected_attempts = attack(expected_attempts, dict(p_fail=0.5, max_retries=3))
+test_layered_amplification = attack(layered_amplification, dict(p_fail=0.5, max_retries_per_layer=[1, 2]))
+test_fixed_retries = attack(FixedRetries, dict(max_retries=3))
+test_fixed_retries_amplification = attack(lambda p_fail, max_retries: FixedRetries(max_retries).amplification(p_fail),
+                                          dict(p_fail=0.5, max_retries=3))
+test_fixed_retries_share = attack(lambda p_fail: FixedRetries(3).retry_share(p_fail), dict(p_fail=0.5))
+test_retry_budget = attack(RetryBudget, dict(ratio=0.1, max_retries=3, window=10.0))
+test_retry_budget_amplification = attack(lambda ratio, p_fail: RetryBudget(ratio=ratio).amplification(p_fail),
+                                         dict(ratio=0.1, p_fail=0.5))
+test_retry_budget_share = attack(lambda p_fail: RetryBudget(0.1).retry_share(p_fail), dict(p_fail=0.5))
+test_token_bucket = attack(TokenBucket, dict(capacity=10.0, retry_cost=1.0, timeout_retry_cost=1.0,
+                                             success_refund=0.1, max_retries=3, refund_retry_cost=False),
+                           accepts={"refund_retry_cost": (True, False, np.bool_(True))})
+test_token_bucket_simple = attack(TokenBucket.simple, dict(max_retries=3))
+test_token_bucket_aws = attack(TokenBucket.aws_standard, dict(max_retries=2))
+test_token_bucket_amplification = attack(lambda p_fail: TokenBucket.aws_standard().amplification(p_fail),
+                                         dict(p_fail=0.5))
+test_adaptive_throttle = attack(AdaptiveThrottle, dict(k=2.0, window=120.0, max_retries=3))
+test_adaptive_throttle_amplification = attack(lambda k, p_fail: AdaptiveThrottle(k=k).amplification(p_fail),
+                                              dict(k=2.0, p_fail=0.3))
+test_backoff = attack(Backoff, dict(base=0.1, cap=20.0, jitter="full"), text=("jitter",))
+test_backoff_unjittered = attack(lambda retry_index: DECORRELATED.unjittered(retry_index), dict(retry_index=3))
+test_backoff_mean = attack(lambda retry_index: Backoff(0.1, 20.0, "full").mean(retry_index), dict(retry_index=3))
+test_backoff_delay = attack(lambda retry_index, previous_delay, rng: DECORRELATED.delay(retry_index, previous_delay, rng),
+                            dict(retry_index=3, previous_delay=1.0, rng=RNG), accepts={"previous_delay": (None,)})
+test_backoff_sample = attack(lambda retry_index, rng, size: DECORRELATED.sample(retry_index, rng, size),
+                             dict(retry_index=3, rng=RNG, size=5))
+test_parse_policy = attack(lambda policy: parse_policy(policy), dict(policy=3),
+                           accepts={"policy": (None, "")}, text=("policy",))
+test_step_gate = attack(step_gate, dict(policy=RetryBudget(0.1), request_rates=np.ones((1, 1)), time_step=1.0,
+                                        population=10.0), accepts={"policy": (None, "")}, text=("policy",))
+test_retrying_queue = attack(RetryingQueue, dict(servers=10, service_rate=1.0, timeout=2.0, policy=3),
+                             accepts={"policy": (None, "")}, text=("policy",))
+test_queue_equilibria = attack(lambda arrival_rate: QUEUE.equilibria(arrival_rate), dict(arrival_rate=5.0))
+test_queue_equilibria_table = attack(lambda arrival_rates: QUEUE.equilibria_table(arrival_rates),
+                                     dict(arrival_rates=[5.0]))
+test_queue_is_metastable = attack(lambda arrival_rate: QUEUE.is_metastable(arrival_rate), dict(arrival_rate=5.0))
+test_queue_thresholds = attack(
+    lambda servers, service_rate, timeout: (lambda q: (q.onset_threshold(), q.recovery_threshold()))(
+        RetryingQueue(servers, service_rate, timeout, 3)),
+    dict(servers=10, service_rate=1.0, timeout=2.0))
+test_queue_fluid_equilibria = attack(lambda arrival_rate: QUEUE.fluid_equilibria(arrival_rate), dict(arrival_rate=5.0))
+test_queue_tipping_trigger = attack(
+    lambda arrival_rate, surge_multiple, rtol: QUEUE.tipping_trigger(arrival_rate, surge_multiple, rtol=rtol),
+    dict(arrival_rate=4.0, surge_multiple=2.0, rtol=1e-2),
+    # a surge that never tips the queue has no duration and no trigger: those fields are NaN/inf by design
+    allowed_nan=("*",))
+test_connection_pool = attack(RetryingConnectionPool, dict(connections=20, service_rate=1.0, setup_time=2.0,
+                                                           new_connection_fraction=0.3, policy=3,
+                                                           retries_need_new_connection=True),
+                              accepts={"policy": (None, ""), "retries_need_new_connection": (True, False, np.True_, np.False_)},
+                              text=("policy",))
+test_pool_equilibria = attack(lambda arrival_rate: POOL.equilibria(arrival_rate), dict(arrival_rate=5.0))
+test_pool_mean_holding_time = attack(lambda amplification: POOL.mean_holding_time(amplification),
+                                     dict(amplification=2.0))
+test_pool_thresholds = attack(
+    lambda connections, service_rate, setup_time: (lambda p: (p.onset_threshold(), p.recovery_threshold()))(
+        RetryingConnectionPool(connections, service_rate, setup_time, 0.3, 3)),
+    dict(connections=20, service_rate=1.0, setup_time=2.0))
+test_metastability_map = attack(metastability_map, dict(servers=10, service_rate=1.0, timeout=2.0,
+                                                        load_shares=[0.3], max_retries=[3]),
+                                # NaN by design in the healthy_* columns where no healthy state exists (overload)
+                                allowed_nan=("*",))
+test_equilibria_frame = attack(equilibria_frame, dict(equilibria=QUEUE.equilibria(5.0)),
+                               values=NOT_NUMBERS | NON_FINITE | EXTREME)
+
+
+# -- extreme but valid: the right limit, and why ---------------------------------------------
+
+def test_a_huge_retry_cap_gives_the_geometric_limit_and_its_exact_attempt_count():
+    # p < 1: sum_k p^k -> 1 / (1 - p) as the cap grows; p = 1: every one of the r + 1 attempts is made
+    policy = FixedRetries(10**9)
+    assert policy.amplification(0.5) == 2.0
+    assert policy.amplification(1.0) == 10**9 + 1
+    with pytest.raises(ValueError, match="max_retries"):
+        FixedRetries(10**9 + 1)  # beyond the cap: named, never an OverflowError
+
+
+def test_max_retries_that_is_not_a_whole_number_is_refused_not_truncated_or_read_as_none():
+    for bad in (math.nan, -1, 2.7, math.inf):
+        with pytest.raises(ValueError, match="max_retries"):
+            parse_policy(bad)
+        with pytest.raises(ValueError, match="max_retries"):
+            FixedRetries(bad)
+    with pytest.raises(TypeError, match="max_retries"):
+        FixedRetries("5")
+    assert parse_policy(3.0) == FixedRetries(3)  # a whole float is that many retries
+
+
+def test_a_tiny_failure_probability_gives_one_attempt():
+    # p -> 0: the first attempt succeeds; no underflow warning on the way
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert expected_attempts(1e-308, 3) == 1.0
+        assert float(RetryBudget(0.1).retry_share(1e-308)) <= 1e-308
+
+
+def test_an_arrival_rate_far_above_capacity_leaves_only_the_collapsed_state():
+    # lambda0 >> c mu: the queue saturates whatever the retries do, so p = 1 is the one equilibrium
+    (state,) = QUEUE.equilibria(1e300)
+    assert state.state == "collapsed" and state.failure_probability == 1.0 and state.amplification == 4.0
+    with pytest.raises(ValueError, match="arrival_rate"):
+        QUEUE.equilibria(1e308)  # its 4 attempts per request are beyond the float range
+
+
+def test_goodput_share_at_zero_load_is_its_limit():
+    # at lambda0 -> 0 the healthy state has p = P(S > T) = exp(-mu T) and goodput / lambda0 = A(p) (1 - p)
+    frame = metastability_map(10, 1.0, 2.0, [0.0], max_retries=[3])
+    p = math.exp(-2.0)
+    assert frame.healthy_failure_probability[0] == pytest.approx(p, rel=1e-9)
+    assert frame.healthy_goodput_share[0] == pytest.approx(1.0 - p**4, rel=1e-9)
+
+
+def test_decorrelated_backoff_after_a_huge_delay_is_capped():
+    # U(base, 3 x 1e308) lies above the cap with probability 1 - 20 / 3e308: the delay is the cap
+    assert DECORRELATED.delay(3, 1e308, np.random.default_rng(1)) == 20.0
+
+
+def test_backoff_sample_work_is_bounded_by_its_inputs():
+    with pytest.raises(ValueError, match="retry_index"):
+        DECORRELATED.sample(10**9, np.random.default_rng(0), 1000)
+
+
+def test_an_unbroadcastable_pair_names_both_arguments():
+    with pytest.raises(ValueError, match=r"p_fail.*max_retries"):
+        expected_attempts(np.ones(2), np.ones(3))
+
+
+def test_a_load_share_beyond_the_float_range_of_attempts_is_named():
+    with pytest.raises(ValueError, match="load_shares"):
+        metastability_map(10, 1.0, 2.0, [1e308], max_retries=[3])
