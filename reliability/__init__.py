@@ -130,6 +130,7 @@ from reliability.validation.escape import escape_checks, escape_comparison, outa
 from reliability.retry.defences import BoundedRetryingQueue, defended_band
 from reliability.simulate.escape import simulate_goodput
 from reliability.validation.defences import DEFENCES, defence_checks, defence_table
+from reliability.validation.tipping import tipping_checks, tipping_surface
 from reliability.simulate import (
     Estimate,
     QueueSimulation,
@@ -190,6 +191,8 @@ __all__ = [
     "DEFENCES",
     "defence_checks",
     "defence_table",
+    "tipping_checks",
+    "tipping_surface",
     "defended_band",
     "simulate_goodput",
     "band_over_axes",

@@ -81,11 +81,14 @@ def describe(value: Any) -> str:
         value = value.item()  # np.float64(nan) reads as nan
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
         # str() of an int beyond 4,300 digits raises; the bit length gives the size at once.
-        digits = len(str(abs(value))) if value.bit_length() < 10_000 else f"about {int(value.bit_length() * 0.30103) + 1}"
+        bits = value.bit_length()
+        digits = len(str(abs(value))) if bits < 10_000 else f"about {int(bits * 0.30103) + 1}"
         return f"{'-' if value < 0 else ''}an integer of {digits} digits"
     if isinstance(value, np.ndarray) and value.size > 6:
         head = ", ".join(describe(v.item() if hasattr(v, "item") else v) for v in value.flat[:3])
         return f"array of shape {value.shape} [{head}, ...]"
+    if isinstance(value, (list, tuple)) and len(value) > 20:  # not the repr of a million items
+        return f"{type(value).__name__} of {len(value):,} items [{', '.join(describe(v) for v in value[:3])}, ...]"
     text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
 
@@ -218,11 +221,13 @@ def _check_array(name: str, array: np.ndarray, minimum, maximum, strict_minimum:
     if minimum is not None:
         bad = array <= minimum if strict_minimum else array < minimum
         if bad.any():
-            raise ValueError(f"{name} must be {'>' if strict_minimum else '>='} {minimum:g}, got {_first_bad(array, bad)}")
+            relation = ">" if strict_minimum else ">="
+            raise ValueError(f"{name} must be {relation} {minimum:g}, got {_first_bad(array, bad)}")
     if maximum is not None:
         bad = array >= maximum if strict_maximum else array > maximum
         if bad.any():
-            raise ValueError(f"{name} must be {'<' if strict_maximum else '<='} {maximum:g}, got {_first_bad(array, bad)}")
+            relation = "<" if strict_maximum else "<="
+            raise ValueError(f"{name} must be {relation} {maximum:g}, got {_first_bad(array, bad)}")
     if integer:
         with np.errstate(invalid="ignore"):
             bad = np.isfinite(array) & (array != np.floor(array))
@@ -411,9 +416,9 @@ def whole(name: str, value: Any, minimum: int = 0, maximum: int | None = None) -
     >>> whole("clients", 2**70, 1, maximum=10**6)
     Traceback (most recent call last):
     ...
-    ValueError: clients must be a whole number in [1, 1000000], got 1180591620717411303424
+    ValueError: clients must be a whole number <= 1,000,000, got 1180591620717411303424
     """
-    span = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+    span = f">= {minimum}"
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating, np.ndarray)):
         raise _wrong_type(name, value, f"a whole number {span}")
     if isinstance(value, np.ndarray):
@@ -426,6 +431,8 @@ def whole(name: str, value: Any, minimum: int = 0, maximum: int | None = None) -
         result = int(value)
     else:
         raise ValueError(f"{name} must be a whole number {span}, got {describe(value)}")
-    if result < minimum or (maximum is not None and result > maximum):
+    if result < minimum:
         raise ValueError(f"{name} must be a whole number {span}, got {describe(value)}")
+    if maximum is not None and result > maximum:
+        raise ValueError(f"{name} must be a whole number <= {maximum:,}, got {describe(value)}")
     return result

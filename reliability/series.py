@@ -146,12 +146,12 @@ def trace_recovery_time(trace: pd.DataFrame, after: float = 0.0, threshold: floa
         raise TypeError(f"trace must be a DataFrame with columns 'time' and 'failure_fraction', got {type(trace).__name__}")
     threshold = number("threshold", threshold, minimum=0.0, maximum=1.0)
     # "at or above" a float is "above" the float just below it: one rule, exactly this boundary.
-    just_below = float(np.nextafter(threshold, -math.inf))
-    times = trace["time"].to_numpy(dtype=np.float64)
-    fraction = as_array("failure_fraction", trace["failure_fraction"].to_numpy(dtype=np.float64))
+    just_below = math.nextafter(threshold, -math.inf)  # math: no underflow warning at threshold 0
+    times = as_array("trace['time']", trace["time"].to_numpy())
+    fraction = as_array("trace['failure_fraction']", trace["failure_fraction"].to_numpy())
     if times.size == 0:
         raise ValueError("trace must have at least one interval")
-    return _seconds_until_healthy(as_array("times", times), fraction > just_below, number("after", after))
+    return _seconds_until_healthy(times, fraction > just_below, number("after", after))
 
 
 # ----------------------------------------------------------------------------------------
@@ -294,11 +294,16 @@ class Periodicity(Record):
 
 
 def _band(n: int, dt: float, min_period: float | None, max_period: float | None) -> tuple[float, float]:
-    """The periods searched; by default from 2 steps (Nyquist) to a third of the series (3 cycles)."""
-    lo = 2.0 * dt if min_period is None else number("min_period", min_period, minimum=0.0, strict=True)
-    hi = n * dt / 3.0 if max_period is None else number("max_period", max_period, minimum=0.0, strict=True)
+    """The periods searched, in samples; by default from 2 steps (Nyquist) to a third of the series (3 cycles).
+
+    In samples, not seconds: with a time step of 1e-308 s or 1e308 s, periods in seconds over-
+    or underflow (``min_period / time_step`` is a Python float: inf or 0, without a warning).
+    """
+    lo = 2.0 if min_period is None else number("min_period", min_period, minimum=0.0, strict=True) / dt
+    hi = n / 3.0 if max_period is None else number("max_period", max_period, minimum=0.0, strict=True) / dt
     if not lo < hi:
-        raise ValueError(f"min_period must be < max_period, got {lo!r} and {hi!r}")
+        raise ValueError(f"min_period must be < max_period, got {lo * dt!r} and {hi * dt!r} s "
+                         f"(time_step={dt!r} s, {n} samples)")
     return lo, hi
 
 
@@ -324,27 +329,31 @@ def dominant_period(values, time_step: float, min_period: float | None = None,
     >>> dominant_period(rng.random(3600), 1.0).periodic
     False
     """
-    x = np.asarray(values, dtype=np.float64)
+    x = as_array("values", values)
     if x.ndim != 1 or x.size < 8:
         raise ValueError(f"values must be a one-dimensional series of at least 8 samples, got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError("values must be finite")
     dt = number("time_step", time_step, minimum=0.0, strict=True)
     n = x.size
-    lo, hi = _band(n, dt, min_period, max_period)
+    lo_samples, hi_samples = _band(n, dt, min_period, max_period)
+    scale = float(np.abs(x).max())
+    if scale > 1e150:  # a series of 1e300s: scaled, so that its mean and power stay finite
+        x = x / scale
     x = x - x.mean()
     if not np.any(np.abs(x) > 1e-12):
         return Periodicity(math.inf, 0.0, math.inf, 0.0, False)
     power = np.abs(np.fft.rfft(x)) ** 2
-    freqs = np.fft.rfftfreq(n, dt)
-    band = (freqs >= 1.0 / hi) & (freqs <= 1.0 / lo) & (freqs > 0)
+    freqs = np.fft.rfftfreq(n)  # cycles per sample
+    with np.errstate(divide="ignore", under="ignore"):
+        band = (freqs >= 1.0 / hi_samples) & (freqs <= 1.0 / lo_samples) & (freqs > 0)
     if band.sum() < 2:
-        raise ValueError(f"the band [{lo:g}, {hi:g}] s holds fewer than 2 frequencies of a {n * dt:g} s series")
+        raise ValueError(f"the band [min_period, max_period] = [{lo_samples * dt:g}, {hi_samples * dt:g}] s holds "
+                         f"fewer than 2 frequencies of a {n:,}-sample series at time_step={dt:g} s")
     band_power = power[band]
     peak = int(np.argmax(band_power))
-    period = float(1.0 / freqs[band][peak])
+    period_samples = float(1.0 / freqs[band][peak])
+    period = period_samples * dt  # inf if beyond the float range, as a float rounds it
     ratio = float(band_power[peak] / band_power.mean())
     threshold = math.log(band.sum() / 0.01)
-    lag = int(round(period / dt))
+    lag = int(round(period_samples))
     acf = float(np.dot(x[:-lag], x[lag:]) / np.dot(x, x)) if 0 < lag < n else 0.0
     return Periodicity(period, ratio, threshold, acf, bool(ratio > threshold and acf > 0.0))

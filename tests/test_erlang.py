@@ -446,3 +446,131 @@ def test_any_representable_input_gives_a_probability_without_warnings(servers, l
 def test_subnormal_load():
     # B(1, a) = a / (1 + a)
     assert erlang_b(1, 2.2e-313) == 2.2e-313
+
+
+# --- precision at the edges: a waiting room of 10^8, near-critical M/M/c/K, Engset at 10^6 sources ----
+# Each value is the 50-digit mpmath reference, stored with the expression that gave it (the
+# expressions live in reliability.validation.references; the test below recomputes them).
+# Before the fix (m log(rho) formed, then cancelled; betainc on 1 - p) the errors were
+# 2.5e-9, 2.2e-10, 4.2e-11, 1.6e-12 and 1.3e-12.
+EDGE_CASES = [
+    (mmck, (2, 10**8, 3.0), "references.mmck(2, 10**8, 3.0)",
+     "0.333333333333333333333333333333333333333333333"),
+    (mmck, (10, 10**7, 10 * (1 - 1e-9)), "references.mmck(10, 10**7, 10 * (1 - 1e-9))",
+     "0.0000000995008868261619368688908381171633884730134006"),
+    (mmck, (5, 10**6, 10.0), "references.mmck(5, 10**6, 10.0)",
+     "0.5"),
+    (mmck, (1000, 10**5, 2000.0), "references.mmck(1000, 10**5, 2000.0)",
+     "0.5"),
+    (engset, (100, 10**6, 1e-4), "references.engset(100, 10**6, 1e-4)",
+     "0.0756463650183976983253828443809227564460610202"),
+]
+
+
+@pytest.mark.parametrize("function, args, expression, stored", EDGE_CASES, ids=[c[2] for c in EDGE_CASES])
+def test_edge_precision_within_1e12_of_mpmath(function, args, expression, stored):
+    value = function(*args)
+    assert abs(value - mp.mpf(stored)) <= 1e-12 * mp.mpf(stored), (expression, value, stored)
+
+
+@pytest.mark.parametrize("function, args, expression, stored", EDGE_CASES, ids=[c[2] for c in EDGE_CASES])
+def test_edge_references_give_the_stored_values(function, args, expression, stored):
+    reference = eval(expression, {"references": references})  # the expression stored beside the value
+    assert abs(reference - mp.mpf(stored)) <= mp.mpf(10) ** -43 * abs(reference)
+
+
+def test_mmck_closed_form_reference_equals_the_state_sum():
+    # references.mmck sums the queue's states in closed form; check it against the defining sum
+    for servers, capacity, load in [(1, 1, 1.0), (3, 10, 2.5), (5, 12, 2.0), (4, 40, 4.0), (2, 30, 7.0)]:
+        with mp.workdps(50):
+            a = mp.mpf(load)
+            weights = [a**n / mp.factorial(n) for n in range(servers + 1)]
+            weights += [weights[servers] * (a / servers) ** (n - servers) for n in range(servers + 1, capacity + 1)]
+            assert abs(references.mmck(servers, capacity, load) - weights[-1] / mp.fsum(weights)) < mp.mpf(10) ** -45
+
+
+# --- extreme but valid values: the limit each must reach, computed without overflow or warning -------
+
+@pytest.fixture
+def strict_floats():
+    """Warnings as errors, and every numpy floating-point event (underflow too) a warning."""
+    with warnings.catch_warnings(), np.errstate(all="warn"):
+        warnings.simplefilter("error")
+        yield
+
+
+EXTREMES = [
+    # (call, expected, why)
+    (lambda: erlang_c(1e308, 10.0), 0.0,
+     "10 Erlangs on 1e308 servers never wait: C <= B = pmf(c; a) / Q(c + 1, a), and pmf underflows"),
+    (lambda: erlang_b(1e308, 10.0), 0.0, "the same blocking probability, below the smallest double"),
+    (lambda: wait_sf(1e308, 10.0, 0.1), 0.0, "P(W > t) <= P(wait) = 0"),
+    (lambda: response_time_sf(1e308, 10.0, 0.1), math.exp(-0.1),
+     "nobody waits, so the response time is the service time alone: P(S > t) = e^-t"),
+    (lambda: wait_quantile(1e308, 10.0, 0.9), 0.0, "P(wait) = 0 <= 1 - 0.9: the 90 % quantile of the wait is 0"),
+    (lambda: mean_wait(1e308, 10.0), 0.0, "E[W] = C / ((c - a) mu) = 0"),
+    (lambda: wait_sf(11, 10.0, 1e308), 0.0, "C e^-((c - a) mu t) with (c - a) mu t = 1e308"),
+    (lambda: halfin_whitt_p_wait(1e308), 0.0,
+     "P(wait) ~ phi(beta) / (beta Phi(beta)), which underflows beyond beta = 38.6 (beta^2 never formed)"),
+    (lambda: wait_quantile(11, 10, 0.9, 1e-308), math.inf,
+     "the quantile is log(C / 0.1) / ((c - a) mu) = 1.92 / 1e-308 = 1.9e308 time units: beyond the "
+     "largest double, which rounds it to inf"),
+    (lambda: mean_wait(11, 10.0, 1e-308), 0.6821182046893324e308,
+     "C / ((c - a) mu) = 0.682 / 1e-308 is still a double"),
+    (lambda: max_load_for_wait(15, 0.1, 1e308), 15.0,
+     "P(W > 1e308) = C e^-(15 - a) 1e308 <= 0.1 for every a below 15 that a double resolves: the "
+     "supremum is the servers"),
+    (lambda: max_load_for_blocking(1e308, 0.01), 1e308 / 0.99,
+     "B ~ 1 - c/a far in overload at this scale, so a = c / (1 - target); the bracket's midpoint "
+     "is taken as low/2 + high/2, never (low + high)/2 = inf"),
+    (lambda: mmck(3, 10**6, 1e308), 1.0, "a load of 1e308 on 3 servers turns away everyone: 1 - c/a = 1"),
+    (lambda: engset(10, 1e308, 0.1), 1.0, "1e308 sources flood 10 servers: every request finds them busy"),
+]
+
+
+@pytest.mark.parametrize("call, expected, why", EXTREMES, ids=[e[2][:40] for e in EXTREMES])
+def test_extreme_values_reach_their_limit(strict_floats, call, expected, why):
+    assert call() == pytest.approx(expected, rel=1e-12, abs=0.0), why
+
+
+def test_erlang_a_limits_at_1e308(strict_floats):
+    # 1e308 servers for 10 Erlangs: nobody waits, nobody abandons; the servers are 1e-307 busy.
+    idle = erlang_a(1e308, 10.0, 1.0, 0.2)
+    assert (idle.p_wait, idle.p_abandon, idle.mean_wait, idle.p_served) == (0.0, 0.0, 0.0, 1.0)
+    assert idle.utilisation == pytest.approx(1e-307, rel=1e-12)
+    # 1e308 arrivals a second on 14 servers (3e308 Erlangs, beyond double range): every server is
+    # busy for ever and carries c mu; all the rest abandon after waiting their patience (1/theta).
+    flooded = erlang_a(14, 1e308, 1 / 3, 0.2)
+    assert flooded.p_wait == 1.0 and flooded.utilisation == 1.0
+    assert flooded.p_served == pytest.approx(14 / 3 / 1e308, rel=1e-12)
+    assert flooded.p_abandon == 1.0 and flooded.mean_wait == pytest.approx(5.0, rel=1e-12)
+    assert flooded.mean_queue_length == math.inf  # (lambda - c mu) / theta = 5e308: beyond double range
+    # 1e308 service rate: 14 servers serve 10 arrivals a second at once; patience 0.2 is refused,
+    # being under 1e-12 service times (the abandonment rate's floor), named with both rates
+    with pytest.raises(ValueError, match="abandonment_rate.*service_rate"):
+        erlang_a(14, 10.0, 1e308, 0.2)
+    # an abandonment rate of 1e308: whoever finds the servers busy leaves at once, P(wait) = B
+    impatient = erlang_a(14, 10.0, 1.0, 1e308)
+    assert impatient.p_wait == pytest.approx(erlang_b(14, 10.0), rel=1e-12)
+    assert impatient.p_abandon == pytest.approx(erlang_b(14, 10.0), rel=1e-12)
+
+
+def test_astronomical_heavy_traffic_is_refused_by_name():
+    # x = y = 5e307 beyond 1e300: the queue's heavy-traffic limit, which floats do not resolve there
+    with pytest.raises(ValueError, match="servers.*arrival_rate.*abandonment_rate"):
+        erlang_a(1e307, 1e307, 1.0, 0.2)
+
+
+def test_sizing_refuses_loads_beyond_whole_numbers_and_stays_bounded(strict_floats):
+    # servers_for_wait(1e308, 0.2) and square_root_staffing(1e308, 0.2) once searched for ever
+    for call in (lambda: servers_for_wait(1e308, 0.2), lambda: servers_for_blocking(1e308, 0.01),
+                 lambda: square_root_staffing(1e308, 0.2), lambda: servers_for_wait(np.array([1e308]), 0.2)):
+        with pytest.raises(ValueError, match="load must be <= 2\\*\\*52"):
+            call()
+    # a service rate of 1e308 with wait_time 0 once gave (c - a) mu t = inf * 0 = NaN and no answer
+    assert servers_for_wait(10.0, 0.2, 0.0, 1e308) == servers_for_wait(10.0, 0.2)
+    # a target of 1e-308 once overflowed the search's bound, log(2 (a + 1) / target) = log(inf)
+    least = servers_for_wait(10.0, 1e-308)
+    assert erlang_c(least, 10.0) <= 1e-308 < erlang_c(least - 1, 10.0)
+    assert servers_for_wait(2.0**52, 0.2) > 2**52
+    assert servers_for_wait(np.array([2.0**52]), 0.2)[0] == servers_for_wait(2.0**52, 0.2)

@@ -168,3 +168,15 @@ def test_outage_recovery_grows_with_the_outage_and_matches_the_drained_backlog()
 
 def test_default_tip_backlog_is_where_the_wait_is_two_timeouts():
     assert default_tip_backlog(QUEUE) == 20 + 2 * 20 * 3
+
+
+def test_band_widens_with_timeout_and_scale_while_recovery_stays():
+    from reliability.retry.escape import band_over_axes
+
+    frame = band_over_axes([5, 20, 200], [2.0, 3.0, 10.0], horizons=[86400.0])
+    assert (frame.recovery_share == 0.25).all()
+    for _, rows in frame.groupby("servers"):
+        assert rows.onset_share.is_monotonic_increasing and rows.safe_share_24h.is_monotonic_increasing
+    for _, rows in frame.groupby("timeout"):
+        assert rows.onset_share.is_monotonic_increasing
+    assert (frame.safe_share_24h <= frame.onset_share).all() and (frame.safe_share_24h >= 0.25).all()

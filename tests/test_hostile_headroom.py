@@ -37,7 +37,7 @@ from reliability import (
     surge_for_failure,
 )
 
-HOSTILE = settings(max_examples=40, derandomize=True, deadline=None, database=None,
+HOSTILE = settings(max_examples=30, derandomize=True, deadline=None, database=None,
                    suppress_health_check=[HealthCheck.too_slow])
 
 # -- strategies per argument kind ------------------------------------------------------------

@@ -36,7 +36,7 @@ from reliability import (
 )
 from reliability.retry import parse_policy, step_gate
 
-HOSTILE = settings(max_examples=40, derandomize=True, deadline=None, database=None,
+HOSTILE = settings(max_examples=30, derandomize=True, deadline=None, database=None,
                    suppress_health_check=[HealthCheck.too_slow])
 
 # -- strategies per argument kind ------------------------------------------------------------
@@ -261,3 +261,15 @@ def test_an_unbroadcastable_pair_names_both_arguments():
 def test_a_load_share_beyond_the_float_range_of_attempts_is_named():
     with pytest.raises(ValueError, match="load_shares"):
         metastability_map(10, 1.0, 2.0, [1e308], max_retries=[3])
+
+
+def test_a_huge_timeout_puts_the_fluid_tipping_point_at_the_backlog_that_waits_that_long():
+    # with T = 1e300 an attempt times out only behind about c mu T = 1e301 others: the unstable rest
+    # point of the fluid model sits there, and the root search still ends (a step limit per bracket)
+    healthy, critical = RetryingQueue(10, 1.0, 1e300).fluid_equilibria(4.0)
+    assert healthy == pytest.approx(4.0) and critical == pytest.approx(1e301, rel=1e-3)
+
+
+def test_fluid_backlogs_beyond_the_float_range_are_named():
+    with pytest.raises(ValueError, match="timeout"):
+        RetryingQueue(10**12, 1e200, 1e200).fluid_equilibria(4.0)

@@ -17,21 +17,33 @@ from reliability._validate import as_array, number, probability, whole
         (lambda: as_array("load", math.nan), "load must not be NaN"),
         (lambda: as_array("load", [1.0, math.inf]), "load must be finite, got inf"),
         (lambda: as_array("servers", 2.5, integer=True), "servers must be a whole number, got 2.5"),
-        (lambda: as_array("servers", True), "servers must be a number"),
-        (lambda: as_array("servers", "ten"), "servers must be a number"),
         (lambda: probability("target", 1.0, open_interval=True), "target must be < 1"),
         (lambda: probability("p_fail", -0.1), "p_fail must be >= 0"),
         (lambda: number("rate", 0.0, minimum=0.0, strict=True), "rate must be > 0, got 0.0"),
-        (lambda: number("rate", "x"), "rate must be a number"),
         (lambda: number("rate", math.inf), "rate must be a finite number"),
         (lambda: whole("replications", 2.5, 1), "replications must be a whole number >= 1, got 2.5"),
         (lambda: whole("replications", 0, 1), "replications must be a whole number >= 1, got 0"),
-        (lambda: whole("replications", True, 0), "replications must be a whole number"),
         (lambda: check_parameter("surge_multiple", 0.5, minimum=1.0), "surge_multiple must be >= 1, got 0.5"),
     ],
 )
 def test_bad_values_are_named_with_their_value(call, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        call()
+
+
+# Issue 10: a bool or a string is a wrong type, not a wrong value: these four once expected ValueError.
+# ArgumentTypeError is a TypeError (and, for callers that catch bad arguments as such, a ValueError).
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: as_array("servers", True), "servers must be a number"),
+        (lambda: as_array("servers", "ten"), "servers must be a number"),
+        (lambda: number("rate", "x"), "rate must be a number"),
+        (lambda: whole("replications", True, 0), "replications must be a whole number"),
+    ],
+)
+def test_wrong_types_are_type_errors_named_with_their_value(call, message):
+    with pytest.raises(TypeError, match=message):
         call()
 
 

@@ -77,7 +77,7 @@ def required_headroom(inference, reading: str, *, target: float = 0.01, limit: i
                       iterations: int = 14) -> pd.DataFrame:
     """Headroom each fixed platform needed for its worst minute of requests to fail at most ``target``.
 
-    Bisection on a log scale between the inferred headroom and 100 times normal capacity, per setting.
+    ``overloaded`` says whether, at the inferred settings, its worst minute failed more than that. Bisection on a log scale between the inferred headroom and 100 times normal capacity, per setting.
     """
     if not 0.0 < target < 1.0:
         raise ValueError(f"target must be in (0, 1), got {target!r}")
@@ -87,6 +87,7 @@ def required_headroom(inference, reading: str, *, target: float = 0.01, limit: i
         path = f"infrastructures.{infrastructure}.headroom"
         start = values[path] if path in values else np.full(len(variant), float(
             inference.incident.infrastructure(infrastructure).headroom.si_value))
+        as_inferred = _worst_minute(inference.scenario.run(values, variant), infrastructure)
         low, high = np.full(len(variant), 1e-3), np.full(len(variant), 100.0)
         for _ in range(iterations):
             middle = np.sqrt(low * high)
@@ -97,9 +98,10 @@ def required_headroom(inference, reading: str, *, target: float = 0.01, limit: i
         rows.append({"infrastructure": infrastructure, "inferred": float(np.median(start)),
                      "needed": float(np.median(high)), "needed_low": float(np.percentile(high, 5)),
                      "needed_high": float(np.percentile(high, 95)),
-                     "reachable": bool(np.median(high) < 99.0)})
+                     "reachable": bool(np.median(high) < 99.0),
+                     "overloaded": bool(np.median(as_inferred) > target)})
     return pd.DataFrame(rows, columns=["infrastructure", "inferred", "needed", "needed_low", "needed_high",
-                                       "reachable"])
+                                       "reachable", "overloaded"])
 
 
 def _worst_minute(timeline, infrastructure):

@@ -318,7 +318,10 @@ class Figure(Record):
         value = np.asarray(model_value, dtype=np.float64)
         margin = 1e-12 * max(1.0, abs(low) if math.isfinite(low) else 1.0, abs(high) if math.isfinite(high) else 1.0)
         if self.strict:
-            ok = (value > low) & (value < high)
+            # only the published side is open: the other is the family's bound (0 % may be "less than 0.01 %")
+            above = (value > low) if self.qualifier == "more_than" else (value >= low - margin)
+            below = (value < high) if self.qualifier == "less_than" else (value <= high + margin)
+            ok = above & below
         else:
             ok = (value >= low - margin) & (value <= high + margin)
         return bool(ok) if ok.ndim == 0 else ok

@@ -209,8 +209,9 @@ def _regimes(c, lam, mu, theta):
     """
     load = lam / mu
     capacity = c * mu
-    share = np.where(np.isfinite(capacity), capacity / np.where(lam > 0, lam, 1.0), c * (mu / np.where(lam > 0, lam, 1.0)))
-    share = np.where(lam > 0, share, np.inf)
+    arrivals = np.where(lam > 0, lam, 1.0)
+    # c mu / lambda, as c (mu / lambda) where c mu overflows; inf without arrivals
+    share = np.where(lam > 0, np.where(np.isfinite(capacity), capacity / arrivals, c * (mu / arrivals)), np.inf)
     patience = np.where(theta > 0, theta, 1.0)  # x and y matter only where theta > 0
     x = lam / patience
     y = capacity / patience
@@ -293,7 +294,8 @@ def _steady_state(c, lam, mu, theta) -> dict:
     mean_wait_all = np.where(no_abandonment & (load >= c) & (lam > 0), np.inf, mean_wait_all)
     p_served = 1.0 - p_abandon
     # busy servers over servers: (lambda / mu) p_served / c, i.e. p_served / share
-    utilisation = np.where(no_abandonment & (load >= c), 1.0, np.minimum(p_served / share, 1.0))
+    busy = np.divide(p_served, share, out=np.ones(c.shape), where=share > 0)  # share 0: flooded, set below
+    utilisation = np.where(no_abandonment & (load >= c), 1.0, np.minimum(busy, 1.0))
     fields = dict(p_wait=p_wait, p_abandon=p_abandon, mean_wait=mean_wait_all, mean_queue=mean_queue,
                   p_served=p_served, utilisation=utilisation)
     fields = {name: np.array(value, dtype=np.float64) for name, value in fields.items()}

@@ -117,13 +117,15 @@ def _over_rate(numerator, rate):
     rate underflows to 0 or the quotient overflows (a time beyond the float range)."""
     if isinstance(numerator, float):
         return 0.0 if numerator == 0 else (numerator / rate if rate > 0 else math.inf)
-    with np.errstate(divide="ignore", over="ignore"):
-        return np.where(numerator == 0, 0.0, numerator / np.where(rate > 0, rate, 0.0))
+    out = np.where(numerator == 0, 0.0, np.inf)
+    with np.errstate(over="ignore"):
+        return np.divide(numerator, rate, out=out, where=(numerator != 0) & (rate > 0))
 
 
 def _decay(servers, load, rate_time):
     """(c - a) mu t where the queue is stable (0 elsewhere), as (c - a) (mu t): never inf * 0."""
-    return np.where(load < servers, (servers - load) * rate_time, 0.0)
+    stable = load < servers
+    return np.where(stable, (servers - load) * np.where(stable, rate_time, 0.0), 0.0)
 
 
 def wait_sf(servers, load, wait_time, service_rate=1.0):

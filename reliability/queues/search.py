@@ -100,14 +100,16 @@ def least_whole_between_array(predicate, low: np.ndarray, high: np.ndarray) -> n
     """
     low = np.array(low, dtype=np.float64)
     high = np.array(high, dtype=np.float64)
-    while True:
-        open_ = high - low > 1
+    for _ in range(MAX_HALVINGS):
+        # a bracket whose midpoint is no whole float (beyond 2**53) has closed as far as floats go
+        open_ = (high - low > 1) & (np.floor(0.5 * low + 0.5 * high) > low)
         if not open_.any():
             return high
-        mid = np.floor((low[open_] + high[open_]) / 2)
+        mid = np.floor(0.5 * low[open_] + 0.5 * high[open_])
         ok = np.asarray(predicate(mid, open_), dtype=bool)
         high[open_] = np.where(ok, mid, high[open_])
         low[open_] = np.where(ok, low[open_], mid)
+    return high
 
 
 def least_whole_array(predicate, low: np.ndarray, start: np.ndarray, limit: np.ndarray | None = None) -> np.ndarray:

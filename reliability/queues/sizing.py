@@ -18,7 +18,7 @@ from .._records import Record
 from .._validate import as_array, broadcast, describe, number, output, probability
 from ._kernels import LOG_SQRT_2PI
 from .erlang_b import _log_erlang_b, _log_erlang_b_scalar
-from .erlang_c import _log_erlang_c, _log_erlang_c_scalar, erlang_c
+from .erlang_c import _decay, _log_erlang_c, _log_erlang_c_scalar, erlang_c
 from .search import crossing, least_whole, least_whole_array
 
 __all__ = [
@@ -35,9 +35,9 @@ __all__ = [
 
 # Up to this load servers_for_blocking walks the Erlang B recursion instead of searching.
 _RECURSION_LOAD = 200.0
-#: Largest load the least-servers searches take: 2**53 Erlangs, beyond which whole numbers of
-#: servers are no longer exact in float64 (nor would they fit the int64 arrays returned).
-MAX_SIZING_LOAD = float(2**53)
+#: Largest load the least-servers searches take: 2**52 Erlangs, so that every answer (at most
+#: a few 1e9 above the load) stays below 2**53, where whole numbers are exact in float64.
+MAX_SIZING_LOAD = float(2**52)
 _FLOAT_MAX = 1.7976931348623157e308
 # Beyond this beta the Halfin-Whitt P(wait) ~ phi(beta) / (beta Phi(beta)) underflows to 0.
 _BETA_UNDERFLOW = 1e3
@@ -49,13 +49,11 @@ def _flat(*arrays):
     return arrays[0].shape, [np.atleast_1d(v).ravel() for v in arrays]
 
 
-def _sizing_load(load):
-    a = as_array("load", load, minimum=0.0)
-    if a.ndim == 0 and float(a) > MAX_SIZING_LOAD or a.ndim and (a > MAX_SIZING_LOAD).any():
-        worst = float(a.max())
-        raise ValueError(f"load must be <= 2**53 = {MAX_SIZING_LOAD:.4g} Erlangs for a whole number of servers "
-                         f"(beyond it whole numbers are not exact in float64), got {describe(worst)}")
-    return a
+def _within_sizing_range(a: np.ndarray) -> None:
+    """Refuse loads beyond MAX_SIZING_LOAD (after every argument has been checked on its own)."""
+    if a.size and float(a.max()) > MAX_SIZING_LOAD:
+        raise ValueError(f"load must be <= 2**52 = {MAX_SIZING_LOAD:.4g} Erlangs for a whole number of servers "
+                         f"(beyond, whole numbers are not exact in float64), got {describe(float(a.max()))}")
 
 
 def _tail_margin(load, log_bound):
@@ -69,13 +67,18 @@ def _blocking_limit(load, target):
 
     (``P(X <= n) >= 1/2`` there: the Poisson median is below ``a + 1/3``.) Floats or arrays.
     """
+    if isinstance(load, float):  # one point: math, no numpy scalars
+        return math.ceil(load + _tail_margin(load, math.log(2.0) - math.log(target))) + 1.0
     return np.ceil(load + _tail_margin(load, np.log(2.0) - np.log(target))) + 1.0
 
 
 def _wait_limit(load, target):
     """Servers at which Erlang C is surely ``<= target``: for n >= a + 1, C = B / (1 - rho (1 - B))
     <= B n / (n - a) <= B (a + 1), with B bounded as in :func:`_blocking_limit`."""
-    log_bound = np.log(2.0 * (load + 1.0)) - np.log(target)  # not log(2 (a + 1) / target): that overflows
+    # not log(2 (a + 1) / target): that overflows at target 1e-308; math for one point (no numpy scalars)
+    if isinstance(load, float):
+        return math.ceil(load + max(_tail_margin(load, math.log(2.0 * (load + 1.0)) - math.log(target)), 1.0)) + 1.0
+    log_bound = np.log(2.0 * (load + 1.0)) - np.log(target)
     return np.ceil(load + np.maximum(_tail_margin(load, log_bound), 1.0)) + 1.0
 
 
@@ -109,7 +112,7 @@ def servers_for_blocking(load, target):
     A logarithmic search on the closed form: at 10^6 Erlangs it takes about 20 evaluations.
     Since the carried load ``a (1 - B)`` cannot exceed ``c``, ``c >= a (1 - target)``, which
     brackets the answer from below; Bernstein's bound on the Poisson tail brackets it from
-    above. Loads up to :data:`MAX_SIZING_LOAD` (2**53 Erlangs).
+    above. Loads up to :data:`MAX_SIZING_LOAD` (2**52 Erlangs).
 
     Examples
     --------
@@ -118,8 +121,9 @@ def servers_for_blocking(load, target):
     >>> servers_for_blocking(1e6, 0.01)  # at this scale B ~ 1 - c/a: fewer servers than Erlangs
     990099
     """
-    a = _sizing_load(load)
+    a = as_array("load", load, minimum=0.0)
     eps = probability("target", target, open_interval=True)
+    _within_sizing_range(a)
     if a.ndim == 0 and eps.ndim == 0:
         return _servers_for_blocking_scalar(float(a), float(eps))
     shape, (a, eps) = _flat(*broadcast(load=a, target=eps))
@@ -128,9 +132,9 @@ def servers_for_blocking(load, target):
     def meets(n, mask):
         return _log_erlang_b(n, a[mask]) <= log_eps[mask]
 
-    # B(0, a) = 1 > target, so -1 stands for "below zero": the predicate is never asked there.
-    low = np.maximum(np.floor(a * (1.0 - eps)) - 1.0, -1.0)
-    with np.errstate(under="ignore"):
+    with np.errstate(under="ignore"):  # subnormal loads: their products are 0, rightly
+        # B(0, a) = 1 > target, so -1 stands for "below zero": the predicate is never asked there.
+        low = np.maximum(np.floor(a * (1.0 - eps)) - 1.0, -1.0)
         result = least_whole_array(meets, low, np.ceil(a + 3.0 * np.sqrt(a) + 1.0), _blocking_limit(a, eps))
     return np.where(a == 0, 0.0, result).reshape(shape).astype(np.int64)
 
@@ -150,19 +154,21 @@ def servers_for_wait(load, target, wait_time=0.0, service_rate=1.0):
     >>> servers_for_wait(10.0, 0.5, wait_time=0.1)  # half answered within 0.1 service times
     12
     """
-    a = _sizing_load(load)
+    a = as_array("load", load, minimum=0.0)
     eps = probability("target", target, open_interval=True)
     t = as_array("wait_time", wait_time, minimum=0.0)
     mu = as_array("service_rate", service_rate, minimum=0.0, strict_minimum=True)
+    _within_sizing_range(a)
     if a.ndim == 0 and eps.ndim == 0 and t.ndim == 0 and mu.ndim == 0:
         return _servers_for_wait_scalar(float(a), float(eps), float(t), float(mu))
     shape, (a, eps, t, mu) = _flat(*broadcast(load=a, target=eps, wait_time=t, service_rate=mu))
     log_eps = np.log(eps)
-    rate_time = mu * t  # (c - a) (mu t), never inf * 0
+    with np.errstate(over="ignore", under="ignore"):
+        rate_time = mu * t  # (c - a) (mu t), never inf * 0; inf beyond the float range, 0 below it
 
     def meets(n, mask):
         am = a[mask]
-        log_p = _log_erlang_c(n, am) - np.where(am < n, (n - am) * rate_time[mask], 0.0)
+        log_p = _log_erlang_c(n, am) - _decay(n, am, rate_time[mask])
         return log_p <= log_eps[mask]
 
     low = np.floor(a)  # P(W > t) = 1 at c <= a
@@ -248,10 +254,11 @@ def max_load_for_wait(servers, target, wait_time=0.0, service_rate=1.0):
         return crossing(excess_one, 0.0, c_)
     c, eps, t, mu = broadcast(servers=c, target=eps, wait_time=t, service_rate=mu)
     log_eps = np.log(eps)
-    rate_time = mu * t
+    with np.errstate(over="ignore", under="ignore"):
+        rate_time = mu * t  # inf beyond the float range: the decay is then inf, P(W > t) = 0
 
     def excess(x):
-        return _log_erlang_c(c, x) - np.where(x < c, (c - x) * rate_time, 0.0) - log_eps
+        return _log_erlang_c(c, x) - _decay(c, x, rate_time) - log_eps
 
     with np.errstate(under="ignore", over="ignore"):
         return crossing(excess, np.zeros(c.shape), c.copy())
@@ -338,7 +345,7 @@ def square_root_staffing(load, target):
     eps = number("target", target, minimum=0.0, maximum=1.0, strict=True)
     if eps == 1.0:
         raise ValueError(f"target must be < 1, got {describe(target)}")
-    _sizing_load(a)
+    _within_sizing_range(np.asarray(a))
     beta = halfin_whitt_beta(eps)
     servers = int(math.ceil(a + beta * math.sqrt(a)))
     exact = servers_for_wait(a, eps)

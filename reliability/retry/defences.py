@@ -15,7 +15,7 @@ and the equilibria are the solutions of ``lambda = lambda0 A(lambda)`` with ``A`
 policy's amplification at ``p = b + u`` (rejections retried) or the fixed cap's
 amplification at ``u`` alone (rejections honoured). Stable where ``d(lambda0 A)/d lambda < 1``.
 Deadline propagation (dropping expired work) has no such closed form and is simulated only
-(:func:`reliability.simulate.simulate_goodput`).
+(:func:`reliability.simulate.escape.simulate_goodput`).
 """
 
 from __future__ import annotations

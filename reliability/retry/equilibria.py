@@ -192,8 +192,12 @@ class RetryFixedPoint:
         low, high = 0.0, self._x_limit
         if not math.isfinite(high):
             high = 1.0
-            while float(self._failure(np.array([high]))[0]) < target_p:
+            for _ in range(2100):  # doublings from 1 to beyond the float range: a bracket or an error
+                if float(self._failure(np.array([high]))[0]) >= target_p or not math.isfinite(high):
+                    break
                 high *= 2.0
+            if not math.isfinite(high):
+                raise ValueError(f"no load within the float range fails {target_p:g} of attempts")
         return float(optimize.brentq(lambda x: float(self._failure(np.array([x]))[0]) - target_p,
                                      low, high, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=300))
 

@@ -22,7 +22,7 @@ exponent): ``E[tau] ~ exp(Delta Phi)``, and ``Delta Phi`` grows in proportion to
 the system (``c``, ``c mu T``) at a fixed load share. The approximation treats attempts as a
 Poisson stream whose rate follows the backlog at once; real retries come a timeout plus a
 backoff later, in bursts, so the chain is a model to check against the simulator
-(:func:`reliability.simulate.simulate_escape_times`), which notebook 05 does. It holds where
+(:func:`reliability.simulate.escape.simulate_escape_times`), which notebook 05 does. It holds where
 the escape is rare on the time scale of a timeout (``E[tau] >> T``), i.e. inside the
 metastable band; near the onset threshold the barrier vanishes and the escape time is the
 fluid travel time.

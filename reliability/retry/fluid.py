@@ -104,6 +104,9 @@ def backlog_grid(queue) -> np.ndarray:
     c, mu, t = queue.servers, queue.service_rate, queue.timeout
     # beyond this backlog the wait alone exceeds the timeout with overwhelming probability
     top = c + 2.0 * c * mu * t + 12.0 * math.sqrt(c * mu * t) + 50.0
+    if not math.isfinite(top):
+        raise ValueError(f"the fluid model's backlogs (up to servers x service_rate x timeout) must stay within the "
+                         f"float range, got servers={c}, service_rate={mu!r}, timeout={t!r}")
     return np.linspace(0.0, top, 20001)
 
 
@@ -115,7 +118,8 @@ def fluid_equilibria(queue, arrival_rate: float) -> tuple[float, ...]:
     sign = np.sign(drift)
     for i in np.nonzero(sign[:-1] * sign[1:] < 0)[0]:
         roots.append(float(optimize.brentq(lambda q: float(fluid_drift(queue, q, arrival_rate)[0]),
-                                           grid[i], grid[i + 1], xtol=1e-12)))
+                                           grid[i], grid[i + 1], xtol=1e-12,
+                                           maxiter=1100)))  # halvings from any float bracket to xtol
     roots.extend(float(q) for q in grid[sign == 0])
     return tuple(sorted(roots))
 
@@ -176,6 +180,10 @@ def _share_over(surge: _Surge, integral: np.ndarray, cell: float, before: float,
     return float((ends[1] - ends[0]) / (after - before))
 
 
+#: Most time steps of one fluid run (its arrays hold (retries + 1) x steps floats).
+MAX_FLUID_STEPS = 2_000_000
+
+
 def _collapses(queue, surge: _Surge, duration: float) -> bool:
     """Run the delayed fluid model through a surge of ``duration``; True if the backlog runs away."""
     dt, backlogs, shares_of_backlog = surge.dt, surge.backlogs, surge.shares
@@ -188,7 +196,12 @@ def _collapses(queue, surge: _Surge, duration: float) -> bool:
     history = int(lag.max()) if generations else 0
     settle = duration + 2.0 * (generations + 1) * (history * dt + queue.timeout)
     horizon = settle + 40.0 * (queue.timeout + history * dt) + 20.0 / mu
-    steps = int(math.ceil(horizon / dt))
+    steps = horizon / dt
+    if not steps <= MAX_FLUID_STEPS:
+        raise ValueError(f"tipping_trigger: a surge of {duration:g} and its aftermath need {steps:.3g} fluid steps "
+                         f"of timeout / 40, more than {MAX_FLUID_STEPS:,} (timeout={queue.timeout!r}, "
+                         f"service_rate={queue.service_rate!r})")
+    steps = int(math.ceil(steps))
     share_h = float(np.interp(surge.healthy, backlogs, shares_of_backlog))
     rates = np.zeros((generations + 1, history + steps + 1))
     shares = np.empty(history + steps + 1)

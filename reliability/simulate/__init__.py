@@ -20,7 +20,10 @@ The same seed and parameters always give the same numbers.
   from :mod:`reliability.retry` (driven through ``policy.limiter()``), while capacity and the
   request rate change in time (``schedule.py``: :class:`Schedule`). The event loop is in
   ``events.py``, the results (:class:`RetrySimulation`, :class:`RetrySummary`) in ``results.py``.
-* ``_checks.py`` -- argument checks on top of :mod:`reliability._validate`, and the size limits.
+* ``_checks.py`` -- argument checks on top of :mod:`reliability._validate`, and the size limits:
+  every simulator refuses, before it starts, a run it could not hold in memory or finish
+  (customers, state, attempts, intervals, clients, servers), and rates or durations at which
+  its float64 clock would overflow or underflow; each message names the limit.
 
 Examples
 --------
@@ -30,7 +33,20 @@ Examples
 True
 """
 
-from ._checks import ATTEMPT_LIMIT, MAX_CUSTOMERS, MAX_INTERVALS, MAX_STATE, MIN_RATE
+from ._checks import (
+    ATTEMPT_LIMIT,
+    MAX_ATTEMPT_LIMIT,
+    MAX_CLIENTS,
+    MAX_CUSTOMERS,
+    MAX_HORIZON,
+    MAX_INTERVALS,
+    MAX_POPULATION,
+    MAX_RATE,
+    MAX_SERVERS,
+    MAX_STATE,
+    MAX_WAIT_TIMES,
+    MIN_RATE,
+)
 from .engset import simulate_engset
 from .estimate import Estimate, QueueSimulation, estimate
 from .kernels import kernel_abandon, kernel_fcfs, kernel_finite, kernel_loss, lindley_waits
@@ -65,4 +81,11 @@ __all__ = [
     "ATTEMPT_LIMIT",
     "MAX_INTERVALS",
     "MIN_RATE",
+    "MAX_RATE",
+    "MAX_HORIZON",
+    "MAX_SERVERS",
+    "MAX_CLIENTS",
+    "MAX_ATTEMPT_LIMIT",
+    "MAX_POPULATION",
+    "MAX_WAIT_TIMES",
 ]

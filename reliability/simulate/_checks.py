@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import number, whole
+from .._validate import ArgumentTypeError, describe, number, whole
 
 #: Most customers (all replications together) one M/M/c-family call may simulate: about half
 #: an hour at full speed. Beyond it a typo (1e12 for 1e6) would look like a hang.
@@ -24,6 +24,21 @@ MAX_INTERVALS = 10_000_000
 #: Smallest rate (arrival, service, abandonment) accepted: times are drawn as ``Exp(1) / rate``, and
 #: below this the simulated clock would overflow to inf (an overflow warning, then NaN estimates).
 MIN_RATE = 1e-250
+#: Largest rate accepted: above it ``Exp(1) / rate`` underflows to subnormal times.
+MAX_RATE = 1e250
+#: Longest simulated time (s), horizon and durations alike: about 30,000 years, where the float64
+#: clock still resolves 0.1 ms (and server-seconds over the horizon stay finite).
+MAX_HORIZON = 1e12
+#: Most servers (or connections) a retrying-queue run takes: more is no longer a queue.
+MAX_SERVERS = 10**9
+#: Most client populations of a retrying-queue run (each holds its own limiter, made up front).
+MAX_CLIENTS = 100_000
+#: Highest attempt_limit a retrying-queue run may be given (~10 GB of records, hours).
+MAX_ATTEMPT_LIMIT = 200_000_000
+#: Most sources (and servers) of the Engset simulator: whole numbers stay exact far below 2**53.
+MAX_POPULATION = 10**15
+#: Most waiting-time thresholds one M/M/c-family run tallies (a count per replication each).
+MAX_WAIT_TIMES = 10_000
 
 
 def positive(name: str, value: Any, *, allow_inf: bool = False) -> float:
@@ -36,11 +51,23 @@ def non_negative(name: str, value: Any) -> float:
     return number(name, value, minimum=0.0)
 
 
+def duration(name: str, value: Any, *, positive_only: bool = False) -> float:
+    """A length of simulated time in ``[0, MAX_HORIZON]`` (``(0, MAX_HORIZON]`` with ``positive_only``)."""
+    checked = positive(name, value) if positive_only else non_negative(name, value)
+    if checked > MAX_HORIZON:
+        raise ValueError(f"{name} must be <= {MAX_HORIZON:g} s (the simulated clock's range), got {describe(value)}")
+    return checked
+
+
 def rate(name: str, value: Any) -> float:
-    """A rate ``> 0`` and at least :data:`MIN_RATE`."""
+    """A rate in ``[MIN_RATE, MAX_RATE]``."""
     checked = positive(name, value)
     if checked < MIN_RATE:
-        raise ValueError(f"{name} must be >= {MIN_RATE:g} (smaller rates overflow the simulated clock), got {value!r}")
+        raise ValueError(f"{name} must be >= {MIN_RATE:g} (smaller rates overflow the simulated clock), "
+                         f"got {describe(value)}")
+    if checked > MAX_RATE:
+        raise ValueError(f"{name} must be <= {MAX_RATE:g} (larger rates underflow the simulated times), "
+                         f"got {describe(value)}")
     return checked
 
 
@@ -48,7 +75,7 @@ def level(value: Any) -> float:
     """A confidence level in (0, 1)."""
     checked = positive("level", value)
     if checked >= 1.0:
-        raise ValueError(f"level must be in (0, 1), got {value!r}")
+        raise ValueError(f"level must be in (0, 1), got {describe(value)}")
     return checked
 
 
@@ -65,11 +92,15 @@ def seed_label(value: Any):
 
 
 def wait_times(values: Any) -> tuple[float, ...]:
-    """Thresholds ``t >= 0`` of ``P(W > t)``: one number or a sequence of them."""
+    """Thresholds ``t >= 0`` of ``P(W > t)``: one number or a sequence of at most MAX_WAIT_TIMES."""
+    if isinstance(values, (str, bytes, dict, set)) or values is None:
+        raise ArgumentTypeError(f"wait_times must be a number or a sequence of numbers >= 0, got {describe(values)}")
     try:
         items = [values] if np.ndim(values) == 0 else list(np.asarray(values, dtype=object).ravel())
-    except Exception:
-        raise ValueError(f"wait_times must be a sequence of numbers >= 0, got {values!r}") from None
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"wait_times must be a sequence of numbers >= 0, got {describe(values)}") from None
+    if len(items) > MAX_WAIT_TIMES:
+        raise ValueError(f"wait_times must hold at most {MAX_WAIT_TIMES:,} thresholds, got {len(items):,}")
     return tuple(non_negative(f"wait_times[{i}]", v) for i, v in enumerate(items))
 
 
@@ -77,7 +108,7 @@ def warmup(value: Any, total: int, what: str) -> int:
     """Warm-up length: ``total // 10`` by default, always below ``total``."""
     checked = total // 10 if value is None else whole("warmup", value, 0)
     if checked >= total:
-        raise ValueError(f"warmup must be < {what} ({total}), got {value!r}")
+        raise ValueError(f"warmup must be < {what} ({total}), got {describe(value)}")
     return checked
 
 

@@ -76,8 +76,8 @@ def simulate_engset(servers, sources, source_load, *, transitions=100_000, repli
     >>> 0 < sim.p_block.value < 1 and sim.p_wait.value == 0.0
     True
     """
-    c = whole("servers", servers, 1)
-    n_sources = whole("sources", sources, 1)
+    c = whole("servers", servers, 1, maximum=_checks.MAX_POPULATION)
+    n_sources = whole("sources", sources, 1, maximum=_checks.MAX_POPULATION)
     gamma = _checks.rate("source_load", source_load)
     n = whole("transitions", transitions, 2)
     r = whole("replications", replications, 2)

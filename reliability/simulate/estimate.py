@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from .._records import format_value
+from .._validate import as_array, describe, number
 
 __all__ = ["Estimate", "estimate", "QueueSimulation"]
 
@@ -69,10 +70,20 @@ def estimate(samples: Any, level: float) -> Estimate:
     >>> estimate([1.0, 1.0, 1.0], level=0.99)
     1 [1, 1] (0.99 CI, R=3)
     """
-    samples = np.asarray(samples, dtype=np.float64)
+    samples = as_array("samples", samples)
+    if samples.ndim != 1 or samples.size == 0:
+        raise ValueError(f"samples must be a non-empty one-dimensional sequence, got shape {samples.shape}")
+    level = number("level", level, minimum=0.0, strict=True)
+    if level >= 1.0:
+        raise ValueError(f"level must be in (0, 1), got {describe(level)}")
     n = samples.size
-    mean = float(samples.mean())
-    spread = float(samples.std(ddof=1)) if n > 1 else 0.0
+    # Squares of 1e-250 underflow and of 1e250 overflow: far from 1, take the moments of x / scale.
+    scale = float(np.abs(samples).max())
+    scale = scale if not 1e-150 < scale < 1e150 and scale > 0 else 1.0
+    scaled = samples / scale
+    mean = float(scaled.mean()) * scale
+    spread = float(scaled.std(ddof=1)) * scale if n > 1 else 0.0
+    # Python floats: an interval beyond the float range has infinite ends, without a warning
     half = float(stats.t.ppf(0.5 + level / 2.0, n - 1)) * spread / math.sqrt(n) if spread > 0 else 0.0
     return Estimate(value=mean, low=mean - half, high=mean + half, level=level, replications=n)
 
@@ -117,10 +128,12 @@ class QueueSimulation:
 
     def wait_sf_at(self, wait_time: float) -> Estimate:
         """The estimate of ``P(W > wait_time)`` for one of the ``wait_times`` simulated."""
+        wanted = number("wait_time", wait_time, minimum=0.0)
         for t, value in zip(self.wait_times, self.wait_sf):
-            if t == wait_time:
+            if t == wanted:
                 return value
-        raise ValueError(f"wait_time must be one of the simulated wait_times {self.wait_times}, got {wait_time!r}")
+        raise ValueError(f"wait_time must be one of the simulated wait_times {self.wait_times}, "
+                         f"got {describe(wait_time)}")
 
     def to_frame(self) -> pd.DataFrame:
         """One row per estimate: ``metric``, ``wait_time`` (for ``wait_sf``), ``value``, ``low``, ``high``."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validate import whole
+from .._validate import describe, whole
 from . import _checks
 from .estimate import QueueSimulation, estimate
 from .kernels import kernel_abandon, kernel_fcfs, kernel_finite, kernel_loss, lindley_waits
@@ -136,6 +136,8 @@ def _simulate_family(model, servers, capacity, arrival_rate, service_rate, aband
 def _summary(model, servers, capacity, arrival_rate, service_rate, abandonment_rate, customers,
              replications, warmup, wait_times, level, seed, tally: _Tally, span) -> QueueSimulation:
     counted = tally.counted
+    with np.errstate(under="ignore"):  # a utilisation of 1e-500 (rates 1e-250 and 1e250) is 0
+        busy_share = tally.busy_total / (servers * span)
     return QueueSimulation(
         model=model, servers=servers, capacity=capacity, arrival_rate=arrival_rate,
         service_rate=service_rate, abandonment_rate=abandonment_rate,
@@ -145,7 +147,7 @@ def _summary(model, servers, capacity, arrival_rate, service_rate, abandonment_r
         p_block=estimate(tally.blocked / counted, level),
         p_abandon=estimate(tally.abandoned / counted, level),
         mean_wait=estimate(tally.wait_total / counted, level),
-        utilisation=estimate(tally.busy_total / (servers * span), level),
+        utilisation=estimate(busy_share, level),
         wait_times=wait_times,
         wait_sf=tuple(estimate(tally.beyond[k] / counted, level) for k in range(len(wait_times))),
     )
@@ -153,7 +155,7 @@ def _summary(model, servers, capacity, arrival_rate, service_rate, abandonment_r
 
 def _family_arguments(servers, arrival_rate, service_rate, customers, replications, warmup,
                       wait_times, level, seed):
-    c = whole("servers", servers, 1)
+    c = whole("servers", servers, 1, maximum=_checks.MAX_STATE)  # the state holds replications x servers
     lam = _checks.rate("arrival_rate", arrival_rate)
     mu = _checks.rate("service_rate", service_rate)
     n = whole("customers", customers, 2)
@@ -206,7 +208,7 @@ def simulate_mmc(servers, arrival_rate, service_rate, *, customers=20_000, repli
         servers, arrival_rate, service_rate, customers, replications, warmup, wait_times, level, seed)
     if lam >= c * mu:
         raise ValueError(
-            f"arrival_rate must be < servers x service_rate = {c * mu:g} for a steady state, got {arrival_rate!r}"
+            f"arrival_rate must be < servers x service_rate = {c * mu:g} for a steady state, got {describe(arrival_rate)}"
         )
     return _simulate_family("M/M/c", c, None, lam, mu, 0.0, n, r, w, wt, level, seed)
 
@@ -282,9 +284,9 @@ def simulate_mmck(servers, capacity, arrival_rate, service_rate, *, customers=20
     """
     c, lam, mu, n, r, w, wt, level, seed = _family_arguments(
         servers, arrival_rate, service_rate, customers, replications, warmup, wait_times, level, seed)
-    k = whole("capacity", capacity, 1)
+    k = whole("capacity", capacity, 1, maximum=_checks.MAX_STATE)
     if k < c:
-        raise ValueError(f"capacity must be >= servers ({c}), got {capacity!r}")
+        raise ValueError(f"capacity must be >= servers ({c}), got {describe(capacity)}")
     return _simulate_family("M/M/c/K", c, k, lam, mu, 0.0, n, r, w, wt, level, seed)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .._records import Record, format_value
+from .._validate import number
 
 __all__ = ["RetrySummary", "RetrySimulation", "summarise", "occupancy"]
 
@@ -112,8 +113,15 @@ class RetrySimulation:
 
     def window(self, start: float = 0.0, end: float | None = None) -> RetrySummary:
         """Summary over the whole intervals inside ``[start, end)`` (``end`` defaults to the horizon)."""
-        end = self.horizon if end is None else end
-        return summarise(self.series, start, end, self.interval)
+        start = number("start", start, minimum=0.0)
+        end = self.horizon if end is None else number("end", end, minimum=0.0)
+        if end <= start:
+            raise ValueError(f"window end must be > start, got start={start!r}, end={end!r}")
+        try:
+            return summarise(self.series, start, end, self.interval)
+        except ValueError:
+            raise ValueError(f"window [start={start!r}, end={end!r}) holds no whole interval of {self.interval!r} s "
+                             f"of the run (0 to {self.horizon!r} s)") from None
 
     def __repr__(self) -> str:
         # the parameters that say which run this was, then its summary on a line of its own

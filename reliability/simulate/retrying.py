@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._validate import whole
+from .._validate import ArgumentTypeError, describe, whole
 from . import _checks
 from .events import run_retrying
 from .results import RetrySimulation, occupancy, summarise
@@ -50,15 +50,16 @@ class _Arguments:
 
 
 def _intervals(horizon: float, interval: float) -> int:
-    n_intervals = int(round(horizon / interval))
+    ratio = horizon / interval  # a float: inf for interval=1e-308, checked before any int()
+    if ratio > _checks.MAX_INTERVALS:
+        raise ValueError(
+            f"horizon / interval = {_checks.count_text(ratio)} intervals exceeds the limit of "
+            f"{_checks.MAX_INTERVALS:,} (horizon={horizon!r}, interval={interval!r})"
+        )
+    n_intervals = int(round(ratio))
     if n_intervals < 1 or abs(n_intervals * interval - horizon) > 1e-9 * horizon:
         raise ValueError(
             f"horizon must be a whole multiple of interval, got horizon={horizon!r}, interval={interval!r}"
-        )
-    if n_intervals > _checks.MAX_INTERVALS:
-        raise ValueError(
-            f"horizon / interval = {n_intervals:,} intervals exceeds the limit of {_checks.MAX_INTERVALS:,} "
-            f"(horizon={horizon!r}, interval={interval!r})"
         )
     return n_intervals
 
@@ -71,13 +72,19 @@ def _check_client_side(policy, backoff, rate, max_arrival_rate, horizon: float):
     if policy is not None:
         for attr in ("limiter", "max_attempts"):
             if not hasattr(policy, attr):
-                raise ValueError(f"policy must be a retry policy with limiter() and max_attempts, got {policy!r}")
+                raise ArgumentTypeError(f"policy must be a retry policy with limiter() and max_attempts, "
+                                        f"got {describe(policy)}")
+        try:
+            attempts = policy.max_attempts
+        except (OverflowError, ValueError, TypeError) as error:  # e.g. int(inf) inside the policy
+            raise ValueError(f"policy.max_attempts must be a whole number, got an error: {error}") from None
+        whole("policy.max_attempts", attempts, 1, maximum=_checks.MAX_ATTEMPT_LIMIT)
     if backoff is not None and not hasattr(backoff, "delay"):
-        raise ValueError(f"backoff must be a Backoff (with delay()), got {backoff!r}")
+        raise ArgumentTypeError(f"backoff must be a Backoff (with delay()), got {describe(backoff)}")
+    bound = None if max_arrival_rate is None else _checks.rate("max_arrival_rate", max_arrival_rate)
     if callable(rate) and not isinstance(rate, Schedule):
-        if max_arrival_rate is None:
+        if bound is None:
             raise ValueError("max_arrival_rate must be given when arrival_rate is a function of time, got None")
-        bound = _checks.positive("max_arrival_rate", max_arrival_rate)
         return bound, bound * horizon
     return None, rate.integral(0.0, horizon)
 
@@ -89,20 +96,21 @@ def _check_arguments(servers, service_rate, arrival_rate, timeout, policy, backo
     mu = _checks.rate("service_rate", service_rate)
     rate = as_rate("arrival_rate", arrival_rate)
     timeout = _checks.positive("timeout", timeout, allow_inf=True)
-    horizon = _checks.positive("horizon", horizon)
-    interval = _checks.positive("interval", interval)
+    horizon = _checks.duration("horizon", horizon, positive_only=True)
+    interval = _checks.duration("interval", interval, positive_only=True)
     n_intervals = _intervals(horizon, interval)
-    limit = None if queue_limit is None else whole("queue_limit", queue_limit, 0)
-    backlog = whole("initial_backlog", initial_backlog, 0)
-    setup_time = _checks.non_negative("setup_time", setup_time)
+    attempt_limit = whole("attempt_limit", attempt_limit, 1, maximum=_checks.MAX_ATTEMPT_LIMIT)
+    # a queue longer than every attempt the run may make is no limit: the bound keeps it a number
+    limit = None if queue_limit is None else whole("queue_limit", queue_limit, 0, maximum=_checks.MAX_ATTEMPT_LIMIT)
+    backlog = whole("initial_backlog", initial_backlog, 0, maximum=attempt_limit)
+    setup_time = _checks.duration("setup_time", setup_time)
     p_new = _checks.non_negative("new_connection_fraction", new_connection_fraction)
     if p_new > 1:
-        raise ValueError(f"new_connection_fraction must be in [0, 1], got {new_connection_fraction!r}")
+        raise ValueError(f"new_connection_fraction must be in [0, 1], got {describe(new_connection_fraction)}")
     if not isinstance(retry_new_connection, (bool, np.bool_)):
-        raise ValueError(f"retry_new_connection must be True or False, got {retry_new_connection!r}")
-    clients = whole("clients", clients, 1)
+        raise ArgumentTypeError(f"retry_new_connection must be True or False, got {describe(retry_new_connection)}")
+    clients = whole("clients", clients, 1, maximum=_checks.MAX_CLIENTS)
     seed = _checks.seed(seed)
-    attempt_limit = whole("attempt_limit", attempt_limit, 1)
     bound, expected = _check_client_side(policy, backoff, rate, max_arrival_rate, horizon)
     return _Arguments(cap, mu, rate, timeout, horizon, interval, n_intervals, limit, backlog, setup_time,
                       p_new, bool(retry_new_connection), clients, seed, attempt_limit, bound, expected)
@@ -122,9 +130,10 @@ def _refuse_oversized(args: _Arguments, policy, initial_backlog) -> None:
     worst = (expected + 6.0 * math.sqrt(expected) + backlog) * attempts_per_request
     if worst > args.attempt_limit:
         raise ValueError(
-            f"the run could make up to {_checks.count_text(worst)} attempts ({_checks.count_text(expected)} "
-            f"expected requests x {attempts_per_request} attempts), more than attempt_limit={args.attempt_limit:,}; "
-            f"shorten the horizon or raise attempt_limit"
+            f"the run could make up to {_checks.count_text(worst)} attempts (arrival_rate over the horizon: "
+            f"{_checks.count_text(expected)} expected requests, plus initial_backlog={backlog:,}, x "
+            f"{attempts_per_request} attempts of the policy), more than attempt_limit={args.attempt_limit:,}; "
+            f"shorten the horizon or raise attempt_limit (at most {_checks.MAX_ATTEMPT_LIMIT:,})"
         )
 
 
@@ -261,8 +270,9 @@ def simulate_retrying_queue(servers, service_rate, arrival_rate, *, timeout, pol
     _refuse_oversized(args, policy, initial_backlog)
     rng = np.random.default_rng(args.seed)
     base = poisson_arrivals(args.rate, args.horizon, args.max_rate, rng)
-    backlog = (np.sort(-args.timeout * rng.random(args.backlog)).tolist() if math.isfinite(args.timeout)
-               else [0.0] * args.backlog)
+    with np.errstate(under="ignore"):  # a timeout of 1e-308 s spreads the backlog over subnormal times
+        backlog = (np.sort(-args.timeout * rng.random(args.backlog)).tolist() if math.isfinite(args.timeout)
+                   else [0.0] * args.backlog)
     rec = run_retrying(
         servers=args.servers, service_rate=args.service_rate, base=base, backlog=backlog, timeout=args.timeout,
         queue_limit=args.queue_limit, setup_time=args.setup_time,
@@ -296,6 +306,8 @@ def simulate_connection_pool(connections, service_rate, arrival_rate, *, timeout
     >>> bool(sim.series["queue_length"].max() == 0.0)
     True
     """
+    if not isinstance(connections, Schedule):
+        connections = whole("connections", connections, 1, maximum=_checks.MAX_SERVERS)
     return simulate_retrying_queue(
         connections, service_rate, arrival_rate, timeout=timeout, policy=policy, backoff=backoff,
         horizon=horizon, interval=interval, queue_limit=0, initial_backlog=initial_backlog,

@@ -1,6 +1,6 @@
 """Server-side defences against retry storms: the mean field beside the simulator, one row per defence.
 
-Each defence is simulated (:func:`reliability.simulate.simulate_goodput`) three times: started
+Each defence is simulated (:func:`reliability.simulate.escape.simulate_goodput`) three times: started
 empty at a normal load (its cost: the goodput it gives up when nothing is wrong), started
 collapsed (a backlog of ``4 c mu T`` attempts) at a load inside the unbounded queue's bistable
 band (does it recover: the band removed?), and started empty at a high load (does it stay up?).

@@ -1,7 +1,7 @@
 """Escape and recovery times of a retrying queue: the backlog chain beside the simulator.
 
 :func:`escape_comparison` puts the chain's mean time to tip (:func:`reliability.retry.escape.escape_time`)
-beside the simulated mean over many replications (:func:`reliability.simulate.simulate_escape_times`),
+beside the simulated mean over many replications (:func:`reliability.simulate.escape.simulate_escape_times`),
 :func:`safe_loads` reads the highest load that keeps P(tip within a horizon) under a target,
 and :func:`outage_recovery` measures how long a service takes to recover after an outage of a
 given length, in simulation and from the backlog the outage leaves (the chain's drain time):
@@ -112,8 +112,8 @@ def outage_recovery(servers, service_rate, timeout, max_retries, load_shares, ou
     ``(r + 1) lambda0 D``. The chain (:func:`reliability.retry.escape.recovery_time_estimate`)
     drains it down to ``c + c mu T`` (where about half of the attempts time out, the
     simulation's recovery criterion); the simulation runs the outage itself and measures the
-    time until every interval fails less than half its attempts. Each run lasts long enough
-    for three times the chain's estimate (at least 10 minutes) after the outage.
+    time until every interval fails less than half its attempts. Each run lasts 1.5 times the
+    chain's estimate plus 10 minutes after the outage.
 
     Returns
     -------
@@ -141,7 +141,7 @@ def outage_recovery(servers, service_rate, timeout, max_retries, load_shares, ou
         for duration in durations:
             backlog = int(round(float(queue._amplification(1.0)) * lam0 * float(duration)))
             chain = recovery_time_estimate(queue, lam0, max(backlog, level), level=level)
-            after = max(600.0, 3.0 * chain) if chain < math.inf else 4 * float(duration)
+            after = 1.5 * chain + 600.0 if chain < math.inf else 4 * float(duration)
             simulated = _outage_run(queue, lam0, float(duration), backoff, start, after, interval, next(children))
             rows.append({"load_share": float(share), "outage": float(duration), "backlog": backlog,
                          "chain_recovery": chain, "simulated_recovery": simulated})

@@ -15,9 +15,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .._validate import probability, whole
+from .._validate import ArgumentTypeError, as_array, describe, number, whole
 from ..retry import Backoff, FixedRetries, metastability_map
-from ..simulate import simulate_retrying_queue
+from ..simulate import ATTEMPT_LIMIT, MAX_HORIZON, MAX_RATE, MAX_SERVERS, MIN_RATE, simulate_retrying_queue
 
 __all__ = ["simulated_metastability"]
 
@@ -27,8 +27,7 @@ def _end_failures(analytic: pd.DataFrame, servers: int, service_rate: float, tim
                   seed: int) -> tuple[list[float], list[float]]:
     """Failure fraction over the last third of a run started empty and of one started collapsed, per row."""
     # a backlog the servers need four timeouts to clear: every attempt in it times out
-    capacity = servers * service_rate
-    backlog = int(math.ceil(4 * capacity * timeout))
+    backlog = _collapsed_backlog(servers, service_rate, timeout)
     last_third = (horizon - horizon / 3.0, horizon)
     healthy_failure, collapsed_failure = [], []
     for i, row in enumerate(analytic.itertuples(index=False)):
@@ -42,6 +41,44 @@ def _end_failures(analytic: pd.DataFrame, servers: int, service_rate: float, tim
         healthy_failure.append(outcome[0])
         collapsed_failure.append(outcome[1])
     return healthy_failure, collapsed_failure
+
+
+def _collapsed_backlog(servers: int, service_rate: float, timeout: float) -> int:
+    """``ceil(4 c mu T)`` attempts, refused beyond what one simulated run may hold."""
+    backlog = 4.0 * servers * service_rate * timeout  # a Python float: inf rather than an overflow
+    if not backlog <= ATTEMPT_LIMIT:
+        raise ValueError(f"the collapsed start needs 4 x servers x service_rate x timeout = {backlog:.3g} attempts "
+                         f"in its backlog, more than the {ATTEMPT_LIMIT:,} one simulated run holds")
+    return int(math.ceil(backlog))
+
+
+def _checked_simulation(servers, service_rate, timeout, load_shares, max_retries, backoff, horizon):
+    """The arguments the simulated runs need, checked before the analytic map is drawn."""
+    servers = whole("servers", servers, 1, maximum=MAX_SERVERS)
+    service_rate = number("service_rate", service_rate, minimum=MIN_RATE, maximum=MAX_RATE)
+    timeout = number("timeout", timeout, minimum=0.0, strict=True)
+    horizon = number("horizon", horizon, minimum=0.0, strict=True, maximum=MAX_HORIZON)
+    shares = as_array("load_shares", load_shares, minimum=0.0)
+    if shares.size == 0:
+        raise ValueError("load_shares must hold at least one load share, got none")
+    try:
+        one_dimensional = np.ndim(max_retries) == 1
+    except ValueError:  # ragged
+        one_dimensional = False
+    if isinstance(max_retries, (str, bytes, dict)) or not one_dimensional:
+        raise ArgumentTypeError(f"max_retries must be a sequence of whole numbers, got {describe(max_retries)}")
+    retries = [whole(f"max_retries[{i}]", r, 0, maximum=10**6) for i, r in enumerate(max_retries)]
+    if not retries:
+        raise ValueError("max_retries must hold at least one retry cap, got none")
+    # every run: up to load share x c mu x horizon requests, each making up to max_retries + 1 attempts
+    attempts = float(shares.max()) * servers * service_rate * horizon * (max(retries) + 1)
+    if not attempts <= ATTEMPT_LIMIT:
+        raise ValueError(f"load_shares up to {float(shares.max()):g} x servers x service_rate over the horizon "
+                         f"could make {attempts:.3g} attempts per run, more than the {ATTEMPT_LIMIT:,} one run holds")
+    if backoff is not None and not hasattr(backoff, "delay"):
+        raise ArgumentTypeError(f"backoff must be a Backoff (with delay()) or None, got {describe(backoff)}")
+    _collapsed_backlog(servers, service_rate, timeout)
+    return servers, service_rate, timeout, retries, horizon
 
 
 def _simulated_verdicts(healthy_failure: pd.Series, collapsed_failure: pd.Series, threshold: float) -> np.ndarray:
@@ -81,11 +118,17 @@ def simulated_metastability(servers: int, service_rate: float, timeout: float, l
     >>> frame[["verdict", "simulated_verdict", "agrees"]].values.tolist()
     [['healthy', 'healthy', True]]
     """
-    servers = whole("servers", servers, 1)
-    threshold = float(probability("threshold", threshold, open_interval=True))
+    servers, service_rate, timeout, max_retries, horizon = _checked_simulation(
+        servers, service_rate, timeout, load_shares, max_retries, backoff, horizon)
+    threshold = number("threshold", threshold, minimum=0.0, strict=True, maximum=1.0)
+    if threshold == 1.0:
+        raise ValueError(f"threshold must be < 1, got {describe(threshold)}")
     seed = whole("seed", seed, 0)
-    analytic = metastability_map(servers, service_rate, timeout, load_shares, max_retries,
-                                 policy_factory=policy_factory)
+    if policy_factory is not None and not callable(policy_factory):
+        raise ArgumentTypeError(f"policy_factory must be a function of the retry cap, got {describe(policy_factory)}")
+    with np.errstate(under="ignore"):  # vanishing probabilities at tiny timeouts are 0, rightly
+        analytic = metastability_map(servers, service_rate, timeout, load_shares, max_retries,
+                                     policy_factory=policy_factory)
     factory = FixedRetries if policy_factory is None else policy_factory
     healthy_failure, collapsed_failure = _end_failures(analytic, servers, service_rate, timeout, factory,
                                                        backoff, horizon, seed)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections import abc
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -22,10 +23,12 @@ import pandas as pd
 from scipy import stats
 
 from .._records import Record
-from .._validate import number, whole
+from .._validate import ArgumentTypeError, describe, number, whole
 from ..queues import engset, erlang_a, erlang_b, erlang_c, mean_wait, mmck, wait_sf
 from ..retry import Backoff, FixedRetries, RetryingQueue, expected_attempts, layered_amplification
 from ..simulate import (
+    MAX_CUSTOMERS,
+    MAX_HORIZON,
     simulate_engset,
     simulate_mmc,
     simulate_mmc_abandonment,
@@ -89,9 +92,12 @@ class ValidationSize(Record):
     def __post_init__(self):
         for name in ("customers", "replications", "monte_carlo_requests", "monte_carlo_replications",
                      "retry_replications"):
-            object.__setattr__(self, name, whole(f"ValidationSize.{name}", getattr(self, name), 2))
+            # held to what one simulation may run, so that a size is refused here, not mid-table
+            value = whole(f"ValidationSize.{name}", getattr(self, name), 2, maximum=MAX_CUSTOMERS)
+            object.__setattr__(self, name, value)
         for name in ("retry_horizon", "retry_short_horizon", "retry_warmup"):
-            value = number(f"ValidationSize.{name}", getattr(self, name), minimum=0.0, strict=True)
+            value = number(f"ValidationSize.{name}", getattr(self, name), minimum=0.0, strict=True,
+                           maximum=MAX_HORIZON)
             object.__setattr__(self, name, value)
         if self.retry_warmup >= self.retry_horizon:
             raise ValueError(
@@ -390,22 +396,35 @@ def _checked_size(size) -> ValidationSize:
         return size
     if isinstance(size, str) and size in SIZES:
         return SIZES[size]
-    raise ValueError(f"size must be one of {sorted(SIZES)} or a ValidationSize, got {size!r}")
+    raise ValueError(f"size must be one of {sorted(SIZES)} or a ValidationSize, got {describe(size)}")
 
 
 def _checked_models(models: Iterable[str] | None) -> set[str]:
-    model_set = set(MODELS) if models is None else set(models)
-    unknown = sorted(model_set - set(MODELS))
-    if unknown or not model_set:
-        raise ValueError(f"models must be a non-empty subset of {list(MODELS)}, got {unknown or list(model_set)}")
-    return model_set
+    if models is None:
+        return set(MODELS)
+    if isinstance(models, (str, bytes)) or not isinstance(models, abc.Iterable):
+        # a string is an iterable of letters, not of model names
+        raise ArgumentTypeError(f"models must be a list of names from {list(MODELS)}, got {describe(models)}")
+    try:
+        items = list(models)
+    except TypeError:  # a 0-d array is an Iterable that cannot be iterated
+        raise ArgumentTypeError(f"models must be a list of names from {list(MODELS)}, got {describe(models)}") from None
+    unknown = [m for m in items if not isinstance(m, str) or m not in MODELS]
+    if unknown or not items:
+        raise ValueError(f"models must be a non-empty subset of {list(MODELS)}, got {describe(unknown or items)}")
+    return set(items)
 
 
 def _checked_factors(analytic_factor: Mapping[str, float] | None) -> dict[str, float]:
+    if analytic_factor is None:
+        return {}
+    if not isinstance(analytic_factor, Mapping):
+        raise ArgumentTypeError(f"analytic_factor must be a mapping of model names to numbers, got "
+                                f"{describe(analytic_factor)}")
     factors = {}
-    for name, factor in dict(analytic_factor or {}).items():
+    for name, factor in analytic_factor.items():
         if name not in MODELS:
-            raise ValueError(f"analytic_factor keys must be among {list(MODELS)}, got {name!r}")
+            raise ValueError(f"analytic_factor keys must be among {list(MODELS)}, got {describe(name)}")
         factors[name] = number(f"analytic_factor[{name!r}]", factor, minimum=None)
     return factors
 
@@ -473,7 +492,7 @@ def validation_table(size="full", *, seed: int = 0, level: float = 0.95, mpmath_
     seed = whole("seed", seed, 0)
     level = number("level", level, minimum=None)
     if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
+        raise ValueError(f"level must be in (0, 1), got {describe(level)}")
     mpmath_rtol = number("mpmath_rtol", mpmath_rtol, minimum=0.0, strict=True)
     model_set = _checked_models(models)
     factors = _checked_factors(analytic_factor)

@@ -29,7 +29,7 @@ from .._validate import as_array, number, whole
 from ..retry import Backoff, FixedRetries, RetryingQueue
 from ..simulate import Schedule, simulate_retrying_queue
 
-__all__ = ["tipping_surface"]
+__all__ = ["TIPPING_SIZES", "tipping_checks", "tipping_surface"]
 
 _START = 60.0  # the trigger starts after a minute of healthy service
 
@@ -95,3 +95,28 @@ def tipping_surface(servers, service_rate, timeout, max_retries, base_share, mul
                          "amplification_after": float(amplification), "fluid_min_duration": fluid,
                          "fluid_tips": fluid_tips, "agrees": None if fluid_tips is None else fluid_tips == tipped})
     return pd.DataFrame(rows)
+
+
+#: The triggers :func:`tipping_checks` simulates per table size: (kind, sizes, durations in seconds).
+TIPPING_SIZES = {
+    "full": (("load", (2.0, 2.5, 3.0), (5.0, 10.0, 20.0, 40.0)), ("capacity", (2.0, 4.0), (10.0, 30.0, 90.0))),
+    "smoke": (("load", (3.0,), (5.0, 40.0)), ("capacity", (4.0,), (30.0,))),
+}
+
+
+def tipping_checks(size: str = "full", *, seed: int = 0) -> pd.DataFrame:
+    """:func:`tipping_surface` for both trigger kinds at 20 servers, ``mu = 1``, timeout 3 s, 3 retries,
+    base load 0.45 of capacity, full-jitter backoff 0.5-10 s.
+
+    Examples
+    --------
+    >>> sorted(TIPPING_SIZES)
+    ['full', 'smoke']
+    """
+    if size not in TIPPING_SIZES:
+        raise ValueError(f"size must be one of {sorted(TIPPING_SIZES)}, got {size!r}")
+    root = np.random.SeedSequence(whole("seed", seed, 0))
+    frames = [tipping_surface(20, 1.0, 3.0, 3, 0.45, sizes, durations, trigger=kind, backoff=Backoff(0.5, 10.0, "full"),
+                              seed=int(child.generate_state(1)[0]))
+              for (kind, sizes, durations), child in zip(TIPPING_SIZES[size], root.spawn(len(TIPPING_SIZES[size])))]
+    return pd.concat(frames, ignore_index=True)
