@@ -211,16 +211,26 @@ def test_every_simulator_runs_bounded_or_names_the_argument(name):
 # Sizes a simulator cannot hold are refused before anything runs, the limit named
 # ----------------------------------------------------------------------------------------
 
+def _retrying(**kwargs):
+    base = dict(servers=5, service_rate=1.0, arrival_rate=2.0, timeout=2.0, horizon=50.0)
+    base.update(kwargs)
+    return lambda: simulate_retrying_queue(base.pop("servers"), base.pop("service_rate"), base.pop("arrival_rate"),
+                                           **base)
+
+
+CLIENTS_LIMIT = "clients must be a whole number <= 100,000"
+
+
 @pytest.mark.parametrize("call, limit", [
-    (lambda: simulate_retrying_queue(5, 1.0, 2.0, timeout=2.0, horizon=50.0, clients=10**9), "clients must be a whole number <= 100,000"),
-    (lambda: simulate_retrying_queue(5, 1.0, 2.0, timeout=2.0, horizon=50.0, clients=2**70), "clients must be a whole number <= 100,000"),
-    (lambda: simulate_retrying_queue(5, 1.0, 2.0, timeout=2.0, horizon=50.0, interval=1e-308), "exceeds the limit of 10,000,000"),
-    (lambda: simulate_retrying_queue(1e308, 1.0, 2.0, timeout=2.0, horizon=50.0), "servers must be a whole number <= 1,000,000,000"),
-    (lambda: simulate_retrying_queue(5, 1.0, 2.0, timeout=2.0, horizon=1e13), "horizon must be <= 1e\\+12 s"),
-    (lambda: simulate_retrying_queue(5, 1.0, 1e300, timeout=2.0), "arrival_rate must be <= 1e\\+250"),
-    (lambda: simulate_retrying_queue(5, 1.0, 2.0, timeout=2.0, horizon=1e7), "more than attempt_limit"),
-    (lambda: simulate_retrying_queue(5, 1.0, 2.0, timeout=2.0, initial_backlog=10**400), "initial_backlog must be a whole number <="),
-    (lambda: simulate_retrying_queue(5, 1.0, 2.0, timeout=2.0, attempt_limit=10**12), "attempt_limit must be a whole number <="),
+    (_retrying(clients=10**9), CLIENTS_LIMIT),
+    (_retrying(clients=2**70), CLIENTS_LIMIT),
+    (_retrying(interval=1e-308), "exceeds the limit of 10,000,000"),
+    (_retrying(servers=1e308), "servers must be a whole number <= 1,000,000,000"),
+    (_retrying(horizon=1e13), "horizon must be <= 1e\\+12 s"),
+    (_retrying(arrival_rate=1e300), "arrival_rate must be <= 1e\\+250"),
+    (_retrying(horizon=1e7), "more than attempt_limit"),
+    (_retrying(initial_backlog=10**400), "initial_backlog must be a whole number <="),
+    (_retrying(attempt_limit=10**12), "attempt_limit must be a whole number <="),
     (lambda: simulate_mmc(2, 1.0, 1.5, customers=10**9, replications=100), "exceeds the limit"),
     (lambda: simulate_mmc(10**7, 1.0, 1.5, replications=10), "exceeds the 20,000,000 numbers"),
     (lambda: simulate_mmc(2, 1.0, 1e300), "service_rate must be <= 1e\\+250"),

@@ -125,10 +125,11 @@ def bd0(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
             out[bad] = _bd0_edges(x[bad], mean[bad])
     distance = np.abs(d)
     if distance.size and distance.max() > _SERIES_DISTANCE:
-        half_total = 0.5 * x + 0.5 * mean
-        band = (distance > _SERIES_DISTANCE) & (distance < 2.0 * _SERIES_BAND * half_total)
+        # 0.1 x + 0.1 mean, not 0.1 (x + mean): that sum overflows at 1e308
+        band = (distance > _SERIES_DISTANCE) & (distance < _SERIES_BAND * x + _SERIES_BAND * mean)
         if band.any():
-            out[band] = _bd0_series(x[band], d[band], half_total[band])
+            xb, mb = x[band], mean[band]
+            out[band] = _bd0_series(xb, d[band], 0.5 * xb + 0.5 * mb)
     return out
 
 
