@@ -119,3 +119,19 @@ def test_command_line_help():
     assert report_help.returncode == 0, report_help.stderr
     for option in ("--only", "--smoke", "--with-code", "--output", "--notebooks", "-p", "-f"):
         assert option in report_help.stdout
+
+
+def test_readme_layout_lists_every_package_file():
+    """The README's layout section names each file of the package, one line per file."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout"):]
+    package = ROOT / "reliability"
+    missing = []
+    for path in sorted(package.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        if f"- `{path.name}` —" not in layout:
+            missing.append(str(path.relative_to(ROOT)))
+        elif path.parent != package and f"- `{path.parent.name}/`" not in layout:
+            missing.append(str(path.parent.relative_to(ROOT)) + "/")
+    assert not missing, f"README layout does not list: {missing}"

@@ -62,8 +62,8 @@ connection, the retry storm outlives its trigger (a metastable failure):
 >>> cost = ConnectionCost(service_time=0.02, setup_time=0.05, new_connection_fraction=0.05)
 >>> def last_minute(retries):
 ...     timeline = simulate_incident(
-...         [Service("mail", "legacy", request_rate=2000.0)],
-...         [Infrastructure("legacy", servers=4, connections_per_server=20)],
+...         [Service("api", "db", request_rate=2000.0)],
+...         [Infrastructure("db", servers=4, connections_per_server=20)],
 ...         cost=cost, clients=Clients(policy=FixedRetries(retries)),
 ...         trigger=Trigger(new_connection_multiple=10.0, rollback_start=600.0),
 ...         horizon=1200.0, time_step=1.0, seed=1)

@@ -129,7 +129,7 @@ class Infrastructure:
 
     Examples
     --------
-    >>> Infrastructure("legacy", servers=8, connections_per_server=100).connections
+    >>> Infrastructure("db", servers=8, connections_per_server=100).connections
     800.0
     """
 

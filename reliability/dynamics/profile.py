@@ -53,7 +53,7 @@ class StepProfile:
     @classmethod
     def from_trigger(cls, times, new_connection_multiple, request_multiple, start, rollback_start,
                      rollback_duration) -> "StepProfile":
-        """The profile of the legacy :class:`~reliability.dynamics.mechanisms.Trigger` (per-point arrays)."""
+        """The profile of the original single :class:`~reliability.dynamics.mechanisms.Trigger` (per-point arrays)."""
         times = np.asarray(times, dtype=np.float64)
         shape = trigger_shape(times[:, None], start, rollback_start, rollback_duration)   # (T, G)
         profile = cls.neutral(times, shape.shape[1])

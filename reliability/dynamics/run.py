@@ -173,8 +173,8 @@ def simulate_incident(services: Sequence[Service], infrastructures: Sequence[Inf
     Examples
     --------
     >>> cost = ConnectionCost(service_time=0.02, setup_time=0.05, new_connection_fraction=0.05)
-    >>> quiet = simulate_incident([Service("mail", "legacy", 1000.0)],
-    ...                           [Infrastructure("legacy", 2, 30.0)], cost=cost, clients=Clients(),
+    >>> quiet = simulate_incident([Service("api", "db", 1000.0)],
+    ...                           [Infrastructure("db", 2, 30.0)], cost=cost, clients=Clients(),
     ...                           trigger=Trigger(), horizon=60.0, seed=3)
     >>> int(quiet.series.failures.sum())
     0
@@ -299,7 +299,7 @@ def simulate_sweep(infrastructure: Infrastructure, services: Sequence[Service], 
     Examples
     --------
     >>> cost = ConnectionCost(0.02, 0.05, 0.05)
-    >>> sweep = simulate_sweep(Infrastructure("legacy", 2, 30.0), [Service("mail", "legacy", 1000.0)],
+    >>> sweep = simulate_sweep(Infrastructure("db", 2, 30.0), [Service("api", "db", 1000.0)],
     ...                        cost=cost, clients=Clients(), horizon=120.0,
     ...                        new_connection_multiple=[1.0, 20.0])
     >>> frac = sweep.failure_fraction(120.0)[0]

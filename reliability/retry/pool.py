@@ -27,7 +27,7 @@ class RetryingConnectionPool(RetryFixedPoint):
     ``new_connection_fraction`` of first attempts opens a new connection; a retry of a refused
     attempt has no connection yet, so it opens one too (``retries_need_new_connection=True``)
     or, if False, reuses with the same share as first attempts. The mean holding time therefore
-    grows with the share of retries -- the Proton trigger, a sharp rise in new database
+    grows with the share of retries -- a trigger seen in practice: a sharp rise in new database
     connections. Blocking is Erlang B (insensitive to the holding-time distribution) at offered
     load ``a = lambda0 * (A / mu + setup_time * new(A))`` with
     ``new(A) = f + (A - 1) * (1 or f)`` new connections per request, so the fixed point is
