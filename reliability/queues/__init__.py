@@ -3,7 +3,13 @@ inverse sizing and square-root staffing.
 
 Every function broadcasts like a numpy ufunc (scalars in give a Python float out) and is
 exact to about 1e-12 relative at any size: a million servers, a million Erlangs, fractional
-servers and deep overload (load 100x the servers, the retry-storm regime).
+servers, deep overload (load 100x the servers, the retry-storm regime) and waiting rooms of
+10^8. Extreme but valid values reach their limits without overflow or warning (1e308 servers
+never wait; a time beyond the float range is ``inf``). Two limits are refused by name: the
+least-servers searches take loads up to 2**52 Erlangs (whole numbers stay exact), and Erlang A
+does not resolve its heavy-traffic limit beyond 1e300 (``x = y`` there). Arguments go through
+:mod:`reliability._validate`: a wrong type is a ``TypeError``, a wrong value a ``ValueError``,
+each naming the argument; every search has a proven bracket and a step limit.
 
 One file per model: ``erlang_b``, ``erlang_c`` (with the waiting-time distribution),
 ``erlang_a``, ``engset``, ``mmck``; ``sizing`` holds every inverse (least servers, largest

@@ -123,13 +123,13 @@ def bd0(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
         bad = ~np.isfinite(out)
         if bad.any():
             out[bad] = _bd0_edges(x[bad], mean[bad])
-    distance = np.abs(d)
-    if distance.size and distance.max() > _SERIES_DISTANCE:
-        # 0.1 x + 0.1 mean, not 0.1 (x + mean): that sum overflows at 1e308
-        band = (distance > _SERIES_DISTANCE) & (distance < _SERIES_BAND * x + _SERIES_BAND * mean)
-        if band.any():
-            xb, mb = x[band], mean[band]
-            out[band] = _bd0_series(xb, d[band], 0.5 * xb + 0.5 * mb)
+        distance = np.abs(d)
+        if distance.size and distance.max() > _SERIES_DISTANCE:
+            # x + mean may overflow to inf at 1e308 (inside this errstate): the series halves it
+            band = (distance > _SERIES_DISTANCE) & (distance < _SERIES_BAND * (x + mean))
+            if band.any():
+                xb, mb = x[band], mean[band]
+                out[band] = _bd0_series(xb, d[band], 0.5 * xb + 0.5 * mb)
     return out
 
 
