@@ -62,6 +62,8 @@ def _checked_simulation(servers, service_rate, timeout, load_shares, max_retries
     if shares.size == 0:
         raise ValueError("load_shares must hold at least one load share, got none")
     try:
+        if np.ndim(max_retries) == 0 and not isinstance(max_retries, (str, bytes, dict)) and max_retries is not None:
+            max_retries = [max_retries]  # one retry cap
         one_dimensional = np.ndim(max_retries) == 1
     except ValueError:  # ragged
         one_dimensional = False
