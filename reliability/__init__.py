@@ -92,7 +92,7 @@ from reliability.headroom import (
     surge_for_failure,
 )
 from reliability.incident import (
-    Inference,
+    Posterior,
     IncidentFileError,
     Scenario as IncidentScenario,
     Timeline as IncidentTimeline,
@@ -105,6 +105,7 @@ from reliability.incident import (
 )
 from reliability.incident import load as load_incident, measure as measure_figure
 from reliability.paths import data_dir
+from reliability.cluster import Cluster
 from reliability.retry import (
     AdaptiveThrottle,
     Backoff,
@@ -128,6 +129,11 @@ from reliability.retry.escape import (
 from reliability.simulate.escape import EscapeTimes, simulate_escape_times
 from reliability.validation.escape import escape_checks, escape_comparison, outage_recovery, safe_loads
 from reliability.retry.defences import BoundedRetryingQueue, defended_band
+from reliability.retry.deadlines import ExpiringRetryingQueue, codel_mean_field
+from reliability.retry.disciplines import AdaptiveLifoQueue
+from reliability.retry.admission import CircuitBreakerQueue, PriorityShedQueue
+from reliability.simulate.defended import simulate_defended, simulate_defended_goodput
+from reliability.simulate.disciplines import BreakerSettings
 from reliability.simulate.escape import simulate_goodput
 from reliability.validation.defences import DEFENCES, defence_checks, defence_table
 from reliability.validation.tipping import tipping_checks, tipping_surface
@@ -168,11 +174,12 @@ __all__ = [
     "alternation_states",
     "trace_recovery_time",
     "data_dir",
+    "Cluster",
     "dominant_period",
     "flapping_summary",
     "required_headroom",
     "policy_counterfactuals",
-    "Inference",
+    "Posterior",
     "IncidentScenario",
     "IncidentTimeline",
     "autoscaled_fate",
@@ -194,6 +201,14 @@ __all__ = [
     "tipping_checks",
     "tipping_surface",
     "defended_band",
+    "ExpiringRetryingQueue",
+    "codel_mean_field",
+    "AdaptiveLifoQueue",
+    "CircuitBreakerQueue",
+    "PriorityShedQueue",
+    "simulate_defended",
+    "simulate_defended_goodput",
+    "BreakerSettings",
     "simulate_goodput",
     "band_over_axes",
     "EscapeTimes",

@@ -14,7 +14,7 @@ from reliability.incident import (
 )
 
 PROTON = "proton-2025-01-09"
-FAST = dict(points=128, seeds=1)
+FAST = dict(particles=100, max_generations=3, workers=0)
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +63,10 @@ def test_unknown_level_gives_both_readings(proton_fit):
     assert proton_fit.readings == ("attempts", "requests")
     figure = proton_fit.incident.figure("failed_requests")
     assert readings(figure) == ("attempts", "requests")
-    attempts = proton_fit.model[("failed_requests", "attempts")]
-    requests = proton_fit.model[("failed_requests", "requests")]
-    # retries no user sees: attempts fail at least as often as requests are lost
-    assert (attempts >= requests - 1e-9).all()
+    # retries no user sees: at every particle, attempts fail at least as often as requests are lost
+    outputs = proton_fit.runs["requests"].final.outputs
+    assert (outputs["failed_requests|attempts"] >= outputs["failed_requests|requests"] - 1e-9).all()
+    assert (outputs["failed_requests|attempts"] > outputs["failed_requests|requests"] + 1.0).any()
 
 
 def test_fitted_figures_are_never_counted_as_held(proton_fit):
@@ -86,21 +86,24 @@ def test_proton_honest_verdicts(proton_fit):
     for reading in proton_fit.readings:
         table = proton_fit.figure_table(reading).set_index("figure")
         assert table.loc["flapping", "status"] == "fails"
-        assert math.isinf(table.loc["flapping", "miss"])
+        assert table.loc["flapping", "miss"] > 0  # no posterior particle flaps within 0.5-5 min
+        assert table.loc["flapping", "holding_probability"] == 0
 
 
-def test_accepted_points_meet_every_fitted_figure_when_exact(proton_fit):
+def test_posterior_particles_are_within_the_threshold_and_the_prior(proton_fit):
     for reading in proton_fit.readings:
-        accepted = proton_fit.accepted[reading]
-        assert accepted.sum() >= 1
+        final = proton_fit.runs[reading].final
+        assert len(final.weight) == 100 and abs(final.weight.sum() - 1.0) < 1e-12 and (final.weight > 0).all()
+        assert (final.distance <= final.epsilon).all()
         if proton_fit.exact[reading]:
             for fid in proton_fit.fitted:
-                level = proton_fit.level(fid, reading)
-                assert proton_fit.incident.figure(fid).holds(proton_fit.model[(fid, level)][accepted]).all()
+                assert proton_fit.incident.figure(fid).holds(proton_fit.model_values(reading, fid)).all()
         ranges = proton_fit.ranges(reading)
         numeric = ranges.dropna(subset=["low"])
         assert (numeric.low <= numeric["median"]).all() and (numeric["median"] <= numeric.high).all()
         assert (numeric.prior_low <= numeric.low + 1e-9).all() and (numeric.high <= numeric.prior_high + 1e-9).all()
+        table = proton_fit.generation_table(reading)
+        assert (np.diff(table.threshold.to_numpy()[1:]) <= 0).all()  # thresholds never rise
 
 
 def test_impossible_figures_are_named_with_their_miss(proton):
@@ -108,7 +111,7 @@ def test_impossible_figures_are_named_with_their_miss(proton):
     impossible = dataclasses.replace(incident.figure("failed_requests"), value=99.9, tolerance=0.01)
     changed = dataclasses.replace(incident, figures=tuple(impossible if f.id == "failed_requests" else f
                                                           for f in incident.figures))
-    result = infer(build_scenario(changed, time_step=120.0), points=32, seeds=1)
+    result = infer(build_scenario(changed, time_step=120.0), particles=40, max_generations=2, workers=0)
     unmet = result.unmet("requests").set_index("figure")
     assert "failed_requests" in unmet.index and unmet.loc["failed_requests", "miss"] > 0
     assert not result.exact["requests"]
@@ -116,9 +119,13 @@ def test_impossible_figures_are_named_with_their_miss(proton):
 
 def test_infer_refuses_bad_arguments(proton):
     with pytest.raises(ValueError, match="fit names 'date'"):
-        infer(proton, fit=["date"], points=16)
-    with pytest.raises(ValueError, match="points must be a whole number"):
-        infer(proton, points=0)
+        infer(proton, fit=["date"], workers=0)
+    with pytest.raises(ValueError, match="particles must be between 10"):
+        infer(proton, particles=0, workers=0)
+    with pytest.raises(TypeError, match="particles must be a whole number"):
+        infer(proton, particles=12.5, workers=0)
+    with pytest.raises(ValueError, match="seed must be a whole number"):
+        infer(proton, seed=-1, workers=0)
     with pytest.raises(ValueError, match="time_step"):
         build_scenario(proton.incident, time_step=0.0)
 
@@ -150,7 +157,7 @@ def test_counterfactuals(proton_fit):
 
 def test_no_autoscaled_platform_means_no_fate():
     scenario = build_scenario(load("fastly-2021-06-08"), time_step=120.0)
-    result = infer(scenario, points=16, seeds=1)
+    result = infer(scenario, particles=20, max_generations=1, workers=0)
     assert autoscaled_fate(result, result.readings[0], limit=4).empty
     assert policy_counterfactuals(result, result.readings[0], limit=4).empty
 

@@ -73,7 +73,8 @@ connection, the retry storm outlives its trigger (a metastable failure):
 """
 
 from ..series import Periodicity, alternation_runs, dominant_period, recovery_time
-from .engine import MAX_RECORDED, PlatformRun, check_time_step, run_platform
+from ._checks import MAX_STEPS
+from .engine import MAX_ENGINE_RETRIES, MAX_RECORDED, PlatformRun, check_time_step, run_platform
 from .events import CapacityAdded, Failover, LoadShedding, Rollback
 from .kernels import BlockingTable, binomial_counts, delay_kernel, poisson_counts
 from .mechanisms import (RETRY_LAYERS, CapacityLoss, ConnectionCeiling, Contention, RetryStorm, Surge, Trigger,
@@ -92,6 +93,6 @@ __all__ = [
     # the component API
     "run", "Surge", "CapacityLoss", "ConnectionCeiling", "RetryStorm", "Contention", "RETRY_LAYERS",
     "Rollback", "LoadShedding", "CapacityAdded", "Failover", "StepProfile", "PlatformRun", "run_platform",
-    "check_time_step", "MAX_RECORDED", "BlockingTable", "delay_kernel", "poisson_counts", "binomial_counts",
+    "check_time_step", "MAX_RECORDED", "MAX_STEPS", "MAX_ENGINE_RETRIES", "BlockingTable", "delay_kernel", "poisson_counts", "binomial_counts",
     "trigger_shape",
 ]

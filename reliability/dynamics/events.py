@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_number as _number, check_platforms, check_text, check_whole, check_window
+from ._checks import MAX_MULTIPLE, MAX_SERVERS, check_number as _number, check_platforms, check_text, check_times, check_whole, check_window
 
 __all__ = ["Rollback", "LoadShedding", "CapacityAdded", "Failover"]
 
@@ -45,7 +45,7 @@ class Rollback:
         check_text("Rollback", "surge", self.surge)
         object.__setattr__(self, "start", _number("Rollback", "start", self.start, allow_inf=True))
         object.__setattr__(self, "duration", _number("Rollback", "duration", self.duration))
-        object.__setattr__(self, "stages", check_whole("Rollback", "stages", self.stages, 0))
+        object.__setattr__(self, "stages", check_whole("Rollback", "stages", self.stages, 0, 10_000))
         object.__setattr__(self, "share", _number("Rollback", "share", self.share, maximum=1.0))
 
     @property
@@ -54,7 +54,11 @@ class Rollback:
 
     def removed(self, times):
         """Share of the surge's excess undone at ``times``."""
-        elapsed = np.asarray(times, dtype=np.float64) - self.start
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            # a duration of 1e-308 s is a step: the slope overflows and is clipped
+            return self._removed(check_times("times", times) - self.start)
+
+    def _removed(self, elapsed):
         started = elapsed >= 0
         if self.stages:
             slice_time = self.duration / self.stages
@@ -100,7 +104,7 @@ class LoadShedding:
         return self.platforms is None or platform in self.platforms
 
     def kept(self, times):
-        times = np.asarray(times, dtype=np.float64)
+        times = check_times("times", times)
         on = (times >= self.start) & (times < self.until)
         return np.where(on, 1.0 - self.share, 1.0)
 
@@ -127,13 +131,15 @@ class CapacityAdded:
     platforms: Any = None
 
     def __post_init__(self):
+        if self.servers is not None:
+            object.__setattr__(self, "servers", _number("CapacityAdded", "servers", self.servers, strict=True,
+                                                        maximum=MAX_SERVERS))
+        if self.share is not None:
+            object.__setattr__(self, "share", _number("CapacityAdded", "share", self.share, strict=True,
+                                                      maximum=MAX_MULTIPLE))
         if (self.servers is None) == (self.share is None):
             raise ValueError(f"CapacityAdded needs exactly one of servers and share, got servers={self.servers!r}, "
                              f"share={self.share!r}")
-        if self.servers is not None:
-            object.__setattr__(self, "servers", _number("CapacityAdded", "servers", self.servers, strict=True))
-        else:
-            object.__setattr__(self, "share", _number("CapacityAdded", "share", self.share, strict=True))
         object.__setattr__(self, "at", _number("CapacityAdded", "at", self.at))
         object.__setattr__(self, "platforms", check_platforms("CapacityAdded", self.platforms))
 
@@ -142,7 +148,7 @@ class CapacityAdded:
 
     def modify(self, profile, times) -> None:
         amount = self.servers if self.servers is not None else self.share * profile.servers
-        profile.add("added_servers", np.where(np.asarray(times) >= self.at, amount, 0.0))
+        profile.add("added_servers", np.where(check_times("times", times) >= self.at, amount, 0.0))
 
 
 @dataclass(frozen=True)
@@ -181,7 +187,7 @@ class Failover:
 
     def moved(self, times):
         """Share of the source's load served by the target at ``times``."""
-        return np.where(np.asarray(times, dtype=np.float64) >= self.at, self.share, 0.0)
+        return np.where(check_times("times", times) >= self.at, self.share, 0.0)
 
     def modify(self, profile, times) -> None:
         profile.scale("load_share", 1.0 - self.moved(times))

@@ -23,7 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import (check_choice, check_number as _number, check_platforms, check_text, check_window)
+from .._validate import as_array, broadcast
+from ._checks import (MAX_MULTIPLE, MAX_SLOTS, check_choice, check_flag, check_instance, check_number as _number, check_platforms,
+                      check_text, check_times, check_window)
 from ..retry import Backoff, FixedRetries, parse_policy
 from .parts import Clients
 
@@ -67,8 +69,8 @@ class Trigger:
     rollback_duration: float = 0.0
 
     def __post_init__(self):
-        _number("Trigger", "new_connection_multiple", self.new_connection_multiple)
-        _number("Trigger", "request_multiple", self.request_multiple)
+        _number("Trigger", "new_connection_multiple", self.new_connection_multiple, maximum=MAX_MULTIPLE)
+        _number("Trigger", "request_multiple", self.request_multiple, maximum=MAX_MULTIPLE)
         _number("Trigger", "start", self.start)
         _number("Trigger", "rollback_start", self.rollback_start, allow_inf=True)
         _number("Trigger", "rollback_duration", self.rollback_duration)
@@ -85,22 +87,31 @@ class Trigger:
 
     def multiples(self, t):
         """``(request multiple, new-connection multiple)`` at times ``t`` (arrays)."""
-        shape = trigger_shape(np.asarray(t, dtype=np.float64), self.start, self.rollback_start,
-                               self.rollback_duration)
+        shape = trigger_shape(t, self.start, self.rollback_start, self.rollback_duration)
         return (1.0 + (self.request_multiple - 1.0) * shape,
                 1.0 + (self.new_connection_multiple - 1.0) * shape)
 
 
 def trigger_shape(t, start, rollback_start, rollback_duration):
-    """1 while the trigger is on, falling linearly to 0 over the rollback, 0 outside."""
-    t = np.asarray(t, dtype=np.float64)
-    duration = np.asarray(rollback_duration, dtype=np.float64)
-    on = (t >= start) & (t < rollback_start)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ramp = np.where(duration > 0, 1.0 - (t - rollback_start) / np.where(duration > 0, duration, 1.0), 0.0)
-    ramping = (t >= rollback_start) & (t < rollback_start + duration)
-    return np.where(on, 1.0, np.where(ramping, np.clip(ramp, 0.0, 1.0), 0.0))
+    """1 while the trigger is on, falling linearly to 0 over the rollback, 0 outside.
 
+    Every argument may be an array (they broadcast); ``rollback_start`` may be inf (never).
+
+    Examples
+    --------
+    >>> trigger_shape([5.0, 15.0, 25.0], 0.0, 10.0, 10.0).tolist()
+    [1.0, 0.5, 0.0]
+    """
+    t, start, rollback_start, duration = broadcast(
+        t=check_times("t", t), start=check_times("start", start),
+        rollback_start=as_array("rollback_start", rollback_start, allow_inf=True),
+        rollback_duration=as_array("rollback_duration", rollback_duration, minimum=0.0))
+    on = (t >= start) & (t < rollback_start)
+    # a rollback of 1e-308 s is a step: the ramp's slope overflows to inf and is clipped
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        ramp = np.where(duration > 0, 1.0 - (t - rollback_start) / np.where(duration > 0, duration, 1.0), 0.0)
+        ramping = (t >= rollback_start) & (t < rollback_start + duration)
+    return np.where(on, 1.0, np.where(ramping, np.clip(ramp, 0.0, 1.0), 0.0))
 
 
 def _window(times, start, end):
@@ -134,8 +145,8 @@ class Surge(_Applies):
     def __post_init__(self):
         check_text("Surge", "name", self.name)
         check_choice("Surge", "target", self.target, ("new_connections", "requests"))
-        for name in ("multiple", "start"):
-            object.__setattr__(self, name, _number("Surge", name, getattr(self, name)))
+        object.__setattr__(self, "multiple", _number("Surge", "multiple", self.multiple, maximum=MAX_MULTIPLE))
+        object.__setattr__(self, "start", _number("Surge", "start", self.start))
         object.__setattr__(self, "end", _number("Surge", "end", self.end, allow_inf=True))
         check_window("Surge", self.start, self.end)
         object.__setattr__(self, "platforms", check_platforms("Surge", self.platforms))
@@ -143,7 +154,7 @@ class Surge(_Applies):
 
     def shape(self, times):
         """1 while the trigger is on, less what its rollbacks have removed, 0 outside the window."""
-        times = np.asarray(times, dtype=np.float64)
+        times = check_times("times", times)
         remaining = np.ones_like(times)
         for rollback in self.rollbacks:
             remaining = remaining * (1.0 - rollback.removed(times))
@@ -188,12 +199,13 @@ class CapacityLoss(_Applies):
 
     def lost(self, times):
         """Share of the servers out of service at ``times``."""
-        times = np.asarray(times, dtype=np.float64)
-        if self.ramp > 0:
-            progress = np.clip((times - self.start) / self.ramp, 0.0, 1.0)
-        else:
-            progress = np.ones_like(times)
-        return self.share * progress * _window(times, self.start, self.end)
+        times = check_times("times", times)
+        with np.errstate(over="ignore", under="ignore"):  # a ramp of 1e-308 s is a step
+            if self.ramp > 0:
+                progress = np.clip((times - self.start) / self.ramp, 0.0, 1.0)
+            else:
+                progress = np.ones_like(times)
+            return self.share * progress * _window(times, self.start, self.end)
 
     def modify(self, profile, times) -> None:
         surviving = 1.0 - self.lost(times)
@@ -218,7 +230,8 @@ class Contention(_Applies):
     platforms: Any = None
 
     def __post_init__(self):
-        object.__setattr__(self, "slowdown", _number("Contention", "slowdown", self.slowdown, strict=True))
+        object.__setattr__(self, "slowdown", _number("Contention", "slowdown", self.slowdown, strict=True,
+                                                       maximum=MAX_MULTIPLE))
         object.__setattr__(self, "start", _number("Contention", "start", self.start))
         object.__setattr__(self, "end", _number("Contention", "end", self.end, allow_inf=True))
         check_window("Contention", self.start, self.end)
@@ -254,7 +267,8 @@ class ConnectionCeiling(_Applies):
     platforms: Any = None
 
     def __post_init__(self):
-        object.__setattr__(self, "size", _number("ConnectionCeiling", "size", self.size, strict=True))
+        object.__setattr__(self, "size", _number("ConnectionCeiling", "size", self.size, strict=True,
+                                                   maximum=MAX_SLOTS))
         check_choice("ConnectionCeiling", "level", self.level, ("platform", "server"))
         object.__setattr__(self, "wait_timeout", _number("ConnectionCeiling", "wait_timeout", self.wait_timeout))
         object.__setattr__(self, "platforms", check_platforms("ConnectionCeiling", self.platforms))
@@ -291,13 +305,10 @@ class RetryStorm(_Applies):
         check_choice("RetryStorm", "layer", self.layer, RETRY_LAYERS)
         object.__setattr__(self, "policy", parse_policy(self.policy, name="RetryStorm.policy",
                                                         require=("step_gate", "time_scales", "max_attempts")))
-        if self.backoff is not None and not isinstance(self.backoff, Backoff):
-            raise ValueError(f"RetryStorm.backoff must be None or a Backoff, got {self.backoff!r}")
+        check_instance("RetryStorm", "backoff", self.backoff, Backoff, optional=True)
         object.__setattr__(self, "timeout", _number("RetryStorm", "timeout", self.timeout, strict=True,
                                                     allow_inf=True))
-        if not isinstance(self.waits, (bool, np.bool_)):
-            raise ValueError(f"RetryStorm.waits must be True or False, got {self.waits!r}")
-        object.__setattr__(self, "waits", bool(self.waits))
+        object.__setattr__(self, "waits", check_flag("RetryStorm", "waits", self.waits))
         object.__setattr__(self, "population", _number("RetryStorm", "population", self.population,
                                                        minimum=1.0, maximum=1e15))
         object.__setattr__(self, "platforms", check_platforms("RetryStorm", self.platforms))

@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_number as _number, check_text as _text, check_whole as _whole
+from .._validate import as_array, broadcast, output
+from ._checks import (MAX_SERVERS, check_flag, check_instance, check_number as _number, check_text as _text,
+                      check_whole as _whole)
 from ..retry import Backoff, FixedRetries, parse_policy
 
 __all__ = ["ConnectionCost", "Clients", "Service", "normal_offered_load", "connections_for_headroom"]
@@ -50,23 +52,22 @@ class ConnectionCost:
         _number("ConnectionCost", "service_time", self.service_time, strict=True)
         _number("ConnectionCost", "setup_time", self.setup_time)
         _number("ConnectionCost", "new_connection_fraction", self.new_connection_fraction, maximum=1.0)
-        if not isinstance(self.retries_need_new_connection, (bool, np.bool_)):
-            raise ValueError("ConnectionCost.retries_need_new_connection must be True or False, "
-                             f"got {self.retries_need_new_connection!r}")
+        check_flag("ConnectionCost", "retries_need_new_connection", self.retries_need_new_connection)
         for name in ("service_time", "setup_time", "new_connection_fraction"):
             object.__setattr__(self, name, float(getattr(self, name)))
         object.__setattr__(self, "retries_need_new_connection", bool(self.retries_need_new_connection))
 
     def holding_time(self, new_connection_multiple=1.0):
         """Mean slot time of a first attempt (s) when new connections are ``multiple`` x normal."""
-        m = np.asarray(new_connection_multiple, dtype=np.float64)
-        out = self.service_time + self.setup_time * self.new_connection_fraction * m
+        m = _multiple(new_connection_multiple)
+        with np.errstate(under="ignore"):  # a tiny multiple adds nothing
+            out = self.service_time + self.setup_time * self.new_connection_fraction * m
         return float(out) if out.ndim == 0 else out
 
     def retry_holding_time(self, new_connection_multiple=1.0):
         """Mean slot time of a retry (s)."""
         if self.retries_need_new_connection:
-            m = np.asarray(new_connection_multiple, dtype=np.float64)
+            m = _multiple(new_connection_multiple)
             out = np.full(m.shape, self.service_time + self.setup_time)
             return float(out) if out.ndim == 0 else out
         return self.holding_time(new_connection_multiple)
@@ -78,9 +79,15 @@ class ConnectionCost:
 
     def load_multiple(self, new_connection_multiple):
         """Slot time per first attempt with the trigger, over the normal slot time."""
-        m = np.asarray(new_connection_multiple, dtype=np.float64)
-        out = 1.0 + self.setup_share * (m - 1.0)
+        m = _multiple(new_connection_multiple)
+        with np.errstate(under="ignore"):
+            out = 1.0 + self.setup_share * (m - 1.0)
         return float(out) if out.ndim == 0 else out
+
+
+def _multiple(value) -> np.ndarray:
+    """A new-connection multiple (>= 0; the 1e308 far end keeps slot times finite: 0.05 x 1e308 s)."""
+    return as_array("new_connection_multiple", value, minimum=0.0)
 
 
 @dataclass(frozen=True)
@@ -109,8 +116,7 @@ class Clients:
         # a policy drives this model through its per-step gate (reliability.retry.gates)
         object.__setattr__(self, "policy", parse_policy(self.policy, name="Clients.policy",
                                                         require=("step_gate", "time_scales", "max_attempts")))
-        if self.backoff is not None and not isinstance(self.backoff, Backoff):
-            raise ValueError(f"Clients.backoff must be None or a Backoff, got {self.backoff!r}")
+        check_instance("Clients", "backoff", self.backoff, Backoff, optional=True)
         _number("Clients", "timeout", self.timeout, strict=True, allow_inf=True)
         # far above any real fleet; keeps the pooled token capacity (capacity x population) finite
         _number("Clients", "population", self.population, minimum=1.0, maximum=1e15)
@@ -146,11 +152,11 @@ def normal_offered_load(request_rate, cost: ConnectionCost):
     >>> normal_offered_load(2000.0, ConnectionCost(0.02, 0.05, 0.05))
     45.0
     """
-    rate = np.asarray(request_rate, dtype=np.float64)
-    if np.any(~np.isfinite(rate)) or np.any(rate < 0):
-        raise ValueError(f"request_rate must be finite and >= 0, got {request_rate!r}")
-    out = rate * cost.holding_time(1.0)
-    return float(out) if out.ndim == 0 else out
+    rate = as_array("request_rate", request_rate, minimum=0.0)
+    check_instance("", "cost", cost, ConnectionCost)
+    with np.errstate(under="ignore"):  # a tiny rate offers (next to) no load
+        out = rate * cost.holding_time(1.0)
+    return output(out, out.ndim == 0)
 
 
 def connections_for_headroom(request_rate, cost: ConnectionCost, servers: int, headroom):
@@ -164,11 +170,13 @@ def connections_for_headroom(request_rate, cost: ConnectionCost, servers: int, h
     >>> connections_for_headroom(2000.0, ConnectionCost(0.02, 0.05, 0.05), 3, 1.0)
     30.0
     """
-    servers = _whole("", "servers", servers, 1)
-    h = np.asarray(headroom, dtype=np.float64)
-    if np.any(~np.isfinite(h)) or np.any(h <= -1.0):
-        raise ValueError(f"headroom must be finite and > -1, got {headroom!r}")
-    out = (1.0 + h) * normal_offered_load(request_rate, cost) / servers
-    return float(out) if np.ndim(out) == 0 else out
-
-
+    servers = _whole("", "servers", servers, 1, MAX_SERVERS)
+    h = as_array("headroom", headroom, minimum=-1.0, strict_minimum=True)
+    load = normal_offered_load(request_rate, cost)
+    h, load = broadcast(headroom=h, request_rate=np.asarray(load))
+    with np.errstate(over="ignore", under="ignore"):
+        out = (1.0 + h) * load / servers
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"headroom and request_rate give more connection slots than a float holds, got "
+                         f"headroom={headroom!r}, request_rate={request_rate!r}")
+    return output(out, np.ndim(out) == 0)

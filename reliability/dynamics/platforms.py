@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ._checks import check_number as _number, check_text as _text, check_whole as _whole
+from ._checks import (MAX_SERVERS, MAX_SLOTS, check_choice, check_instance, check_number as _number, check_text as _text,
+                      check_whole as _whole)
 
 __all__ = ["HealthCheck", "ConnectionLimit", "Autoscaler", "Infrastructure"]
 
@@ -108,7 +109,7 @@ class Autoscaler:
         _number("Autoscaler", "target_utilisation", self.target_utilisation, strict=True, maximum=1.0)
         _number("Autoscaler", "reaction_delay", self.reaction_delay)
         _number("Autoscaler", "provisioning_time", self.provisioning_time)
-        _whole("Autoscaler", "max_servers", self.max_servers, 1)
+        _whole("Autoscaler", "max_servers", self.max_servers, 1, MAX_SERVERS)
         for name in ("target_utilisation", "reaction_delay", "provisioning_time"):
             object.__setattr__(self, name, float(getattr(self, name)))
 
@@ -143,18 +144,19 @@ class Infrastructure:
 
     def __post_init__(self):
         _text("Infrastructure", "name", self.name)
+        if not isinstance(self.routing, str):
+            check_choice("Infrastructure", "routing", self.routing, ("balanced", "sharded"))  # the type error
         if self.routing not in ("balanced", "sharded"):
             raise ValueError(f"Infrastructure.routing must be 'balanced' or 'sharded', got {self.routing!r}")
+        for name, kind in (("health_check", HealthCheck), ("connection_limit", ConnectionLimit),
+                           ("autoscaler", Autoscaler)):
+            check_instance("Infrastructure", name, getattr(self, name), kind, optional=True)
         if self.routing == "sharded" and self.autoscaler is not None:
             raise ValueError("Infrastructure.autoscaler needs routing='balanced': a sharded database cannot "
                              "move users to a new server at once, got routing='sharded' with an autoscaler")
-        _whole("Infrastructure", "servers", self.servers, 1)
-        _number("Infrastructure", "connections_per_server", self.connections_per_server, strict=True)
-        for name, kind in (("health_check", HealthCheck), ("connection_limit", ConnectionLimit),
-                           ("autoscaler", Autoscaler)):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, kind):
-                raise ValueError(f"Infrastructure.{name} must be None or a {kind.__name__}, got {value!r}")
+        _whole("Infrastructure", "servers", self.servers, 1, MAX_SERVERS)
+        _number("Infrastructure", "connections_per_server", self.connections_per_server, strict=True,
+                maximum=MAX_SLOTS)
         if self.autoscaler is not None and self.autoscaler.max_servers < self.servers:
             raise ValueError(f"Autoscaler.max_servers must be >= Infrastructure.servers ({self.servers}), "
                              f"got {self.autoscaler.max_servers!r}")

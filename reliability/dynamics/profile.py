@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validate import MAX_POINTS, as_array, broadcast
+from ._checks import check_choice, check_times, check_whole
 from .mechanisms import trigger_shape
 
 __all__ = ["StepProfile", "COLUMNS"]
@@ -47,27 +49,51 @@ class StepProfile:
     @classmethod
     def neutral(cls, times, points: int, servers: int = 1) -> "StepProfile":
         """Every column at its neutral value; ``servers`` is the platform's count (for relative amounts)."""
-        times = np.asarray(times, dtype=np.float64)
+        times = check_times("times", times).reshape(-1)
+        points = check_whole("", "points", points, 1, MAX_POINTS)
+        servers = check_whole("", "servers", servers, 1)
+        if times.size * points > MAX_POINTS:
+            raise ValueError(f"times ({times.size:,} steps) x points ({points:,}) is more than the {MAX_POINTS:.0e} "
+                             "values one profile column holds")
         return cls({name: np.full((times.size, points), value) for name, value in COLUMNS.items()}, times, servers)
 
     @classmethod
     def from_trigger(cls, times, new_connection_multiple, request_multiple, start, rollback_start,
                      rollback_duration) -> "StepProfile":
         """The profile of the original single :class:`~reliability.dynamics.mechanisms.Trigger` (per-point arrays)."""
-        times = np.asarray(times, dtype=np.float64)
+        times = check_times("times", times).reshape(-1)
+        request_multiple = as_array("request_multiple", request_multiple, minimum=0.0)
+        new_connection_multiple = as_array("new_connection_multiple", new_connection_multiple, minimum=0.0)
         shape = trigger_shape(times[:, None], start, rollback_start, rollback_duration)   # (T, G)
+        if shape.shape[1] == 0:
+            raise ValueError("start, rollback_start and rollback_duration must hold at least one point, got none")
+        request_multiple, new_connection_multiple, _ = broadcast(
+            request_multiple=request_multiple, new_connection_multiple=new_connection_multiple,
+            start=np.ones(shape.shape[1]))
         profile = cls.neutral(times, shape.shape[1])
         profile.request_multiple = 1.0 + (request_multiple - 1.0) * shape
         profile.new_connection_multiple = 1.0 + (new_connection_multiple - 1.0) * shape
         return profile
 
     def scale(self, name: str, factor) -> None:
-        setattr(self, name, getattr(self, name) * np.asarray(factor, dtype=np.float64).reshape(-1, 1))
+        """Multiply column ``name`` by ``factor`` (one number, or one per step)."""
+        factor = self._per_step(name, "factor", factor)
+        setattr(self, name, getattr(self, name) * factor)
         self.touched.add(name)
 
     def add(self, name: str, amount) -> None:
-        setattr(self, name, getattr(self, name) + np.asarray(amount, dtype=np.float64).reshape(-1, 1))
+        """Add ``amount`` (one number, or one per step) to column ``name``."""
+        amount = self._per_step(name, "amount", amount)
+        setattr(self, name, getattr(self, name) + amount)
         self.touched.add(name)
+
+    def _per_step(self, name: str, label: str, value) -> np.ndarray:
+        check_choice("", "name", name, tuple(COLUMNS))
+        values = as_array(label, value, minimum=0.0)
+        if values.size not in (1, self.times.size):
+            raise ValueError(f"{label} must be one number or one per step ({self.times.size}), got shape "
+                             f"{values.shape}")
+        return values.reshape(-1, 1)
 
     def apply(self, components, platform: str) -> "StepProfile":
         """Let every component that applies to ``platform`` and shapes the profile modify it."""

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..series import alternation, dominant_period
+from ._checks import check_instance, check_number, check_text
 
 __all__ = ["flapping_summary"]
 
@@ -24,10 +25,18 @@ def flapping_summary(series: pd.DataFrame, *, time_step: float, start: float = 0
     median lengths (s) of complete down and up runs (:func:`alternation_runs`) and ``cycle``,
     their sum (inf unless there are at least two of each).
     """
+    check_instance("", "series", series, pd.DataFrame)
+    check_text("", "column", column)
+    for name in ("time", column):
+        if name not in series:
+            raise ValueError(f"series has no column {name!r} (columns: {', '.join(map(str, series.columns))})")
+    start = check_number("", "start", start, minimum=-np.inf)
+    end = None if end is None else check_number("", "end", end, minimum=-np.inf, allow_inf=True)
     frame = series[(series["time"] >= start) & ((series["time"] < end) if end is not None else True)]
-    if column not in frame:
-        raise ValueError(f"series has no column {column!r}")
     values = frame[column].to_numpy(dtype=np.float64)
+    if values.size < 8:
+        raise ValueError(f"series must hold at least 8 samples from start={start!r} to end={end!r}, "
+                         f"got {values.size}")
     periodicity = dominant_period(values, time_step, min_period, max_period)
     runs = alternation(values, time_step, down_threshold, up_threshold)
     return {

@@ -29,7 +29,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .engine import PlatformRun, run_platform
+from .._validate import ArgumentTypeError, as_array, broadcast, describe
+from ._checks import MAX_MULTIPLE, MAX_SLOTS, check_instance, check_sequence, check_steps
+from .engine import MAX_ENGINE_RETRIES, PlatformRun, run_platform
 from .events import CapacityAdded, Failover, LoadShedding, Rollback
 from .mechanisms import CapacityLoss, ConnectionCeiling, Contention, RetryStorm, Surge, Trigger
 from .parts import Clients, ConnectionCost, Service
@@ -43,28 +45,21 @@ __all__ = ["run", "simulate_incident", "simulate_sweep"]
 def _child_rngs(seed, n: int) -> list[np.random.Generator]:
     if isinstance(seed, np.random.Generator):
         return [seed] * n
-    if isinstance(seed, bool) or not (seed is None or isinstance(seed, (int, np.integer, np.random.SeedSequence))):
-        raise ValueError(f"seed must be a whole number >= 0, a SeedSequence or a Generator, got {seed!r}")
+    if isinstance(seed, (bool, np.bool_)) or not (seed is None or isinstance(seed, (int, np.integer,
+                                                                                   np.random.SeedSequence))):
+        raise ArgumentTypeError(f"seed must be a whole number >= 0, a SeedSequence or a Generator, got "
+                                f"{describe(seed)}")
     if isinstance(seed, (int, np.integer)) and seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed!r}")
     sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     return [np.random.default_rng(s) for s in sequence.spawn(n)]
 
 
-def _check_model(services, infrastructures, cost, clients, trigger=None):
-    if isinstance(services, Service):
-        services = [services]
-    if isinstance(infrastructures, Infrastructure):
-        infrastructures = [infrastructures]
-    services, infrastructures = list(services), list(infrastructures)
+def _check_model(services, infrastructures, cost, clients, trigger=None, *, platforms="infrastructures"):
+    services = check_sequence("services", services, Service)
+    infrastructures = check_sequence(platforms, infrastructures, Infrastructure)
     if not services:
         raise ValueError("services must list at least one Service, got none")
-    for s in services:
-        if not isinstance(s, Service):
-            raise ValueError(f"services must be Service objects, got {s!r}")
-    for i in infrastructures:
-        if not isinstance(i, Infrastructure):
-            raise ValueError(f"infrastructures must be Infrastructure objects, got {i!r}")
     names = [i.name for i in infrastructures]
     if len(set(names)) != len(names):
         raise ValueError(f"infrastructure names must be unique, got {names}")
@@ -74,26 +69,18 @@ def _check_model(services, infrastructures, cost, clients, trigger=None):
     for s in services:
         if s.infrastructure not in names:
             raise ValueError(f"service {s.name!r} runs on infrastructure {s.infrastructure!r}, "
-                             f"which is not among {names}")
-    if not isinstance(cost, ConnectionCost):
-        raise ValueError(f"cost must be a ConnectionCost, got {cost!r}")
-    if not isinstance(clients, Clients):
-        raise ValueError(f"clients must be Clients, got {clients!r}")
-    if trigger is not None and not isinstance(trigger, Trigger):
-        raise ValueError(f"trigger must be a Trigger, got {trigger!r}")
+                             f"which is not among the {platforms} {names}")
+    check_instance("", "cost", cost, ConnectionCost)
+    check_instance("", "clients", clients, Clients)
+    check_instance("", "trigger", trigger, Trigger, optional=True)
     return services, infrastructures
 
 
-
-
 def _step_times(horizon, time_step) -> np.ndarray:
-    """Mid-points of the steps (what time-only components are evaluated at); 0-length if invalid
-    (the engine's own check then raises the error naming the argument)."""
-    try:
-        steps = int(round(float(horizon) / float(time_step)))
-    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
-        return np.zeros(0)
-    return (np.arange(max(steps, 0)) + 0.5) * float(time_step)
+    """Mid-points of the steps (what time-only components are evaluated at), after checking that the
+    run is a whole number of steps and not more than MAX_STEPS of them (before anything is allocated)."""
+    steps, dt, _ = check_steps(horizon, time_step)
+    return (np.arange(steps) + 0.5) * dt
 
 
 def _frames(infra, mine, data, steps, dt):
@@ -180,6 +167,7 @@ def simulate_incident(services: Sequence[Service], infrastructures: Sequence[Inf
     0
     """
     services, infrastructures = _check_model(services, infrastructures, cost, clients, trigger)
+    check_instance("", "trigger", trigger, Trigger)
     times = _step_times(horizon, time_step)
 
     def build(infra, mine, rates):
@@ -199,11 +187,10 @@ _EVENTS = (Rollback, LoadShedding, CapacityAdded, Failover)
 
 def _components(mechanisms, events, platform_names) -> list:
     """Check the components and attach each rollback to the surge it names."""
-    mechanisms, events = list(mechanisms), list(events)
-    for what, items, kinds in (("mechanisms", mechanisms, _MECHANISMS), ("events", events, _EVENTS)):
+    mechanisms = check_sequence("mechanisms", mechanisms, _MECHANISMS, single=False)
+    events = check_sequence("events", events, _EVENTS, single=False)
+    for items in (mechanisms, events):
         for item in items:
-            if not isinstance(item, kinds):
-                raise ValueError(f"{what} must be {', '.join(k.__name__ for k in kinds)} objects, got {item!r}")
             unknown = [p for p in (getattr(item, "platforms", None) or ()) if p not in platform_names]
             if unknown:
                 raise ValueError(f"{type(item).__name__}.platforms names {unknown}, which are not among "
@@ -257,7 +244,7 @@ def run(platforms: Sequence[Infrastructure], services: Sequence[Service], *, mec
     """
     cost = ConnectionCost() if cost is None else cost
     clients = Clients() if clients is None else clients
-    services, platforms = _check_model(services, platforms, cost, clients)
+    services, platforms = _check_model(services, platforms, cost, clients, platforms="platforms")
     components = _components(mechanisms, events, [p.name for p in platforms])
     times = _step_times(horizon, time_step)
 
@@ -306,32 +293,37 @@ def simulate_sweep(infrastructure: Infrastructure, services: Sequence[Service], 
     >>> bool(frac[0] < 0.01 < 0.3 < frac[1])
     True
     """
+    check_instance("", "infrastructure", infrastructure, Infrastructure)
     services, _ = _check_model(services, [infrastructure], cost, clients)
     mine = [s for s in services if s.infrastructure == infrastructure.name]
     if not mine:
         raise ValueError(f"no service runs on infrastructure {infrastructure.name!r}")
     k = infrastructure.connections_per_server if connections_per_server is None else connections_per_server
     caps = clients.max_retries if max_retries is None else max_retries
-    arrays = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (
-        k, new_connection_multiple, request_multiple, start, rollback_start, rollback_duration, caps)))
-    if arrays[0].ndim != 1:
-        raise ValueError(f"sweep parameters must broadcast to one dimension, got shape {arrays[0].shape}")
     names = ("connections_per_server", "new_connection_multiple", "request_multiple", "start",
              "rollback_start", "rollback_duration", "max_retries")
-    for name, values in zip(names, arrays):
-        if np.isnan(values).any():
-            raise ValueError(f"{name} must not be NaN")
-        if name not in ("rollback_start",) and np.isinf(values).any():
-            raise ValueError(f"{name} must be finite, got {values[np.isinf(values)][0]!r}")
-        if (values < 0).any():
-            raise ValueError(f"{name} must be >= 0, got {values[values < 0][0]!r}")
+    checked = {
+        "connections_per_server": as_array("connections_per_server", k, minimum=0.0, strict_minimum=True,
+                                           maximum=MAX_SLOTS),
+        "new_connection_multiple": as_array("new_connection_multiple", new_connection_multiple, minimum=0.0,
+                                            maximum=MAX_MULTIPLE),
+        "request_multiple": as_array("request_multiple", request_multiple, minimum=0.0, maximum=MAX_MULTIPLE),
+        "start": as_array("start", start, minimum=0.0),
+        "rollback_start": as_array("rollback_start", rollback_start, minimum=0.0, allow_inf=True),
+        "rollback_duration": as_array("rollback_duration", rollback_duration, minimum=0.0),
+        # a cap beyond the float range cannot be run: the engine keeps one retry column per attempt
+        "max_retries": as_array("max_retries", caps, minimum=0.0, integer=True, maximum=MAX_ENGINE_RETRIES),
+    }
+    arrays = [np.atleast_1d(a) for a in broadcast(**checked)]
+    if arrays[0].ndim != 1 or arrays[0].size == 0:
+        shapes = ", ".join(f"{name} {np.shape(value)}" for name, value in checked.items() if np.ndim(value))
+        raise ValueError(f"sweep parameters must broadcast to one dimension of at least one point, got shape "
+                         f"{arrays[0].shape} from {shapes}")
     if (arrays[4] < arrays[3]).any():
         raise ValueError("rollback_start must be >= start at every point")
     G = arrays[0].size
     rates = np.tile(np.array([s.request_rate for s in mine]), (G, 1))
     rng = _child_rngs(seed, 1)[0]
-    if np.any(arrays[0] <= 0):
-        raise ValueError(f"connections_per_server must be > 0, got {arrays[0][arrays[0] <= 0][0]!r}")
     k_slots, conn_mult, req_mult, t_start, t_roll, d_roll = (np.array(a, dtype=np.float64) for a in arrays[:6])
     profile = StepProfile.from_trigger(_step_times(horizon, time_step), conn_mult, req_mult, t_start, t_roll, d_roll)
     spec = PlatformRun(infrastructure, rates, k_slots, cost, clients, profile,

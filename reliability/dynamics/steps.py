@@ -24,7 +24,7 @@ import numpy as np
 
 from ..queues import erlang_c, response_time_sf
 from ..retry import step_gate
-from .kernels import BlockingTable, binomial_counts, delay_kernel, poisson_counts
+from .kernels import BlockingTable, _binomial_counts as binomial_counts, _poisson_counts as poisson_counts, delay_kernel
 
 __all__ = ["StepState", "Demand", "RetryLayer", "Servers", "wait_refusal"]
 
@@ -231,11 +231,11 @@ class Servers:
             return np.asarray(response_time_sf(self.k_slots, per_server, self.timeout, 1.0 / hold), dtype=np.float64)
         if self.server_wait > 0:
             return wait_refusal(self.k_slots, per_server, self.server_wait, self._holding_time(s))
-        return self.table(per_server)
+        return self.table.lookup(per_server)
 
     def _front_refusal(self, s: StepState) -> np.ndarray:
         if self.front_table is not None:
-            return self.front_table(s.offered_load)
+            return self.front_table.lookup(s.offered_load)
         return wait_refusal(self.front.size, s.offered_load, self.front.wait_timeout, self._holding_time(s))
 
     def route(self, s: StepState, t: int) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._checks import check_number as _number
+from ._checks import check_choice, check_number as _number, check_text, check_whole
 from .record import COUNTS as _COUNTS, LEVELS as _LEVELS
 
 __all__ = ["Timeline", "Sweep", "finish_counts", "SERIES_COLUMNS"]
@@ -92,6 +92,8 @@ class Timeline:
         ``failure_probability`` (1 while it is out of service, else its blocking). With
         ``routing="sharded"`` this is what the users whose data lives on that server see.
         """
+        check_text("", "infrastructure", infrastructure)
+        server = check_whole("", "server", server, 0)
         frame = self.servers[(self.servers["infrastructure"] == infrastructure) & (self.servers["server"] == server)]
         if frame.empty:
             raise ValueError(f"no server {server!r} on infrastructure {infrastructure!r}")
@@ -114,7 +116,9 @@ class Timeline:
         if ratio < 1 - 1e-9 or abs(ratio - round(ratio)) > 1e-6:
             raise ValueError(f"interval must be a whole multiple of time_step={self.time_step:g}, got {interval!r}")
         keys = {"service": ["infrastructure", "service"], "infrastructure": ["infrastructure"], "all": []}
-        if by not in keys:
+        if not isinstance(by, str) or by not in keys:
+            if not isinstance(by, str):
+                check_choice("", "by", by, tuple(keys))  # the type error
             raise ValueError(f"by must be 'service', 'infrastructure' or 'all', got {by!r}")
         frame = self.series.copy()
         # levels belong to the infrastructure: one value per step, then averaged over the interval
@@ -164,6 +168,10 @@ class Sweep:
 
     def failure_fraction(self, interval: float) -> np.ndarray:
         """Failure fraction per ``interval`` (rows) and point (columns); 0 where nothing was attempted."""
+        interval = _number("", "interval", interval, strict=True)
+        steps = self.attempts.shape[0]
+        if interval > (steps + 1) * self.time_step:  # longer than the run: no whole interval in it
+            return np.zeros((0, self.attempts.shape[1]))
         n = int(round(interval / self.time_step))
         if n < 1 or abs(n * self.time_step - interval) > 1e-6 * interval:
             raise ValueError(f"interval must be a whole multiple of time_step={self.time_step:g}, got {interval!r}")

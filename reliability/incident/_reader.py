@@ -10,6 +10,11 @@ from zoneinfo import ZoneInfo
 
 from .. import _validate
 from .schema import IncidentFileError, Instant, Parameter, Prior
+
+#: Largest value of a family without a bound of its own, in SI units, and largest count (as
+#: :data:`reliability.incident.arguments.MAX_VALUE` and ``MAX_COUNT``, which a run checks).
+MAX_VALUE = 1e12
+MAX_COUNT = 10**9
 from .vocabulary import DURATION_UNITS, FAMILIES, UNIT_SCALE, VERIFIED_SOURCE_KINDS, ParameterSpec, to_si
 
 #: A prior's reason is one line: long enough to say why, short enough to read in a table.
@@ -286,8 +291,10 @@ class Reader:
         family = FAMILIES[spec.family]
         per_si = 1.0 / UNIT_SCALE[unit]
         low = family.low if spec.minimum is None else max(family.low, spec.minimum)
-        number = self.number(value, path, minimum=low * per_si,
-                             maximum=None if family.high == float("inf") else family.high * per_si)
+        # no bound of its own: the model's limit (a multiple or duration beyond 1e12 leaves the float range
+        # in its products; counts are retry caps)
+        high = min(family.high, MAX_COUNT if family.whole else MAX_VALUE)
+        number = self.number(value, path, minimum=low * per_si, maximum=high * per_si)
         if family.whole:
             try:
                 _validate.whole("value", number)

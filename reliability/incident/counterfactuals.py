@@ -2,7 +2,7 @@
 earlier or later, and, where a platform autoscaled, that platform's fate without it.
 
 Every function reruns the scenario on the accepted settings of one reading of an
-:class:`~reliability.incident.infer.Inference` (at most ``limit`` of them, nearest first) and
+:class:`~reliability.incident.posterior.Posterior` (``limit`` of them, drawn by weight) and
 reports medians and 5-95 % ranges over them, so each answer carries the uncertainty of the fit.
 Outcomes per infrastructure: the share of requests that failed from the start on, and the impact
 time (minutes with more than 1 % of requests failing).
@@ -11,7 +11,7 @@ Examples
 --------
 >>> from reliability.incident import available_incidents, build_scenario, infer, load
 >>> scenario = build_scenario(load(available_incidents()[0]), time_step=120.0)
->>> result = infer(scenario, points=32, seeds=1)
+>>> result = infer(scenario, particles=20, max_generations=1, workers=0)
 >>> list(intervention_timing(result, result.readings[0], [0.0], limit=4).columns)[:2]
 ['shift_minutes', 'infrastructure']
 """
@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..retry import AdaptiveThrottle, RetryBudget, TokenBucket
+from .arguments import check_counterfactual, check_headroom_search, check_outcomes, check_shifts
 from .components import INTERVENTION_KINDS
 
 __all__ = ["outcomes", "required_headroom", "policy_counterfactuals", "intervention_timing", "autoscaled_fate",
@@ -48,6 +49,7 @@ def _impacted(timeline, infrastructure, threshold=0.01):
 
 def outcomes(timeline, infrastructures=None) -> pd.DataFrame:
     """Per infrastructure: failed request share and impact minutes (median, 5 %, 95 % over the samples)."""
+    check_outcomes(timeline, infrastructures)
     rows = []
     for infrastructure in infrastructures or list(timeline.runs):
         failed, minutes = _impacted(timeline, infrastructure)
@@ -79,6 +81,8 @@ def required_headroom(inference, reading: str, *, target: float = 0.01, limit: i
 
     ``overloaded`` says whether, at the inferred settings, its worst minute failed more than that. Bisection on a log scale between the inferred headroom and 100 times normal capacity, per setting.
     """
+    limit = check_counterfactual(inference, reading, limit)
+    target, iterations = check_headroom_search(target, iterations)
     if not 0.0 < target < 1.0:
         raise ValueError(f"target must be in (0, 1), got {target!r}")
     rows = []
@@ -118,6 +122,7 @@ def _retrying(incident) -> tuple[str, ...]:
 
 def policy_counterfactuals(inference, reading: str, *, limit: int = 100) -> pd.DataFrame:
     """Outcomes with the inferred retries and with each of :data:`COUNTERFACTUAL_POLICIES` (empty without retries)."""
+    limit = check_counterfactual(inference, reading, limit)
     where = _retrying(inference.incident)
     if not where:
         return pd.DataFrame(columns=["policy", "infrastructure"])
@@ -130,6 +135,8 @@ def policy_counterfactuals(inference, reading: str, *, limit: int = 100) -> pd.D
 
 def intervention_timing(inference, reading: str, shifts_minutes, *, limit: int = 100) -> pd.DataFrame:
     """Outcomes with every intervention moved by each shift (minutes; negative is earlier)."""
+    limit = check_counterfactual(inference, reading, limit)
+    shifts_minutes = check_shifts(shifts_minutes).tolist()
     if not any(e.kind in INTERVENTION_KINDS for e in inference.incident.events):
         return pd.DataFrame(columns=["shift_minutes", "infrastructure"])
     frames = []
@@ -143,6 +150,7 @@ def intervention_timing(inference, reading: str, shifts_minutes, *, limit: int =
 def autoscaled_fate(inference, reading: str, *, limit: int = 100) -> pd.DataFrame:
     """For each platform that autoscaled: its outcome as inferred and without autoscaling; and each fixed
     platform's outcome had it autoscaled like it. Empty when no platform autoscaled."""
+    limit = check_counterfactual(inference, reading, limit)
     scaled = autoscaled_platforms(inference.incident)
     if not scaled:
         return pd.DataFrame(columns=["case", "infrastructure"])

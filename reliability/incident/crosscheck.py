@@ -29,6 +29,8 @@ import pandas as pd
 
 from .. import dynamics
 from ..retry import FixedRetries
+from .._validate import ArgumentTypeError, describe, number, whole
+from .arguments import check_inference, check_reading, check_run
 from .components import Settings, activity, ceiling_ratio
 
 __all__ = ["dynamics_components", "cross_check", "REPLAY_SIZES"]
@@ -106,7 +108,11 @@ def _cost():
 
 def dynamics_components(scenario, values, variant: int) -> dict:
     """Platforms, services, mechanisms and events of :func:`reliability.dynamics.run` for one setting."""
-    one = {k: np.asarray(v, dtype=float)[:1] for k, v in values.items()}
+    if not all(hasattr(scenario, a) for a in ("incident", "unknowns", "variants", "times")):
+        raise ArgumentTypeError(f"scenario must be a Scenario (build_scenario), got {describe(scenario)}")
+    variant = whole("variant", variant, 0, len(scenario.variants) - 1)
+    check_run(scenario, values, np.array([variant]), None)
+    one = {k: np.asarray(v, dtype=float).reshape(-1)[:1] for k, v in values.items()}
     settings = Settings(scenario, one, np.array([int(variant)]), {})
     shift, first = float(scenario.times[0]), {}
     platforms, services = [], []
@@ -127,6 +133,9 @@ def dynamics_components(scenario, values, variant: int) -> dict:
 
 def cross_check(inference, reading: str, *, time_step: float = 5.0, seed: int = 0) -> pd.DataFrame:
     """Per platform, failed attempts and failed requests from the start on: fluid model and dynamics replay."""
+    check_reading(check_inference(inference), reading)
+    time_step = number("time_step", time_step, minimum=0.0, strict=True)
+    seed = whole("seed", seed, 0)
     values, variant = inference.settings(reading, which="best")
     scenario = inference.scenario
     fluid = scenario.run(values, variant)

@@ -20,34 +20,50 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from .._validate import ArgumentTypeError, describe, number
+from .arguments import check_incident, check_text, check_timeline
+
 __all__ = ["zone", "local_time", "zone_label", "infrastructure_names", "event_table", "unknown_label",
            "failure_bands", "name_list"]
 
 
 def zone(incident) -> ZoneInfo:
-    return ZoneInfo(incident.time_zone)
+    return ZoneInfo(check_incident(incident).time_zone)
 
 
 def zone_label(incident) -> str:
     """The zone as the statement printed it, or as its own zone names it on the day."""
+    check_incident(incident)
     return incident.time_zone_label or incident.origin.astimezone(zone(incident)).tzname()
 
 
 def local_time(incident, seconds: float, with_date: bool = False) -> str:
     """``seconds`` after the start as a wall-clock time in the incident's own zone."""
-    moment = incident.origin + _dt.timedelta(seconds=float(seconds))
+    check_incident(incident)
+    if not isinstance(with_date, (bool, np.bool_)):
+        raise ArgumentTypeError(f"with_date must be True or False, got {describe(with_date)}")
+    # a wall-clock time exists within a few thousand years of the start (datetime's own range)
+    seconds = number("seconds", seconds, minimum=-1e11, maximum=1e11)
+    try:
+        moment = incident.origin + _dt.timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"seconds={seconds:g} after the start is beyond the range of dates") from None
     return moment.astimezone(zone(incident)).strftime("%Y-%m-%d %H:%M" if with_date else "%H:%M")
 
 
 def name_list(names) -> str:
     """``a``, ``a and b``, ``a, b and c``."""
-    names = list(names)
+    # any iterable of strings (a list, dict.values(), a generator); a bare string or a mapping is a mistake
+    if isinstance(names, (str, bytes, dict)) or not hasattr(names, "__iter__"):
+        raise ArgumentTypeError(f"names must be a list of names (strings), got {describe(names)}")
+    names = [check_text("names", name) for name in names]
     if len(names) <= 1:
         return "".join(names)
     return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def infrastructure_names(incident) -> dict[str, str]:
+    check_incident(incident)
     return {i.id: i.name for i in incident.infrastructures}
 
 
@@ -67,7 +83,10 @@ def event_table(incident) -> pd.DataFrame:
 
 def unknown_label(path: str, incident) -> str:
     """A readable name for an unknown's path: ``headroom of <platform name>``, ``time of <event>``..."""
+    check_text("path", path)
     parts = path.split(".")
+    if len(parts) < 2 or parts[0] in ("infrastructures", "mechanisms") and len(parts) < 3:
+        raise ValueError(f"path must be an unknown's path such as 'infrastructures.<id>.headroom', got {path!r}")
     names = infrastructure_names(incident)
     if parts[0] == "infrastructures":
         return f"{parts[2].replace('_', ' ')} of {names.get(parts[1], parts[1])}"
@@ -80,6 +99,7 @@ def unknown_label(path: str, incident) -> str:
 
 def failure_bands(timeline, incident) -> pd.DataFrame:
     """Per infrastructure and level, the median and 5-95 % of the failure share per step over the samples."""
+    check_timeline(timeline)
     frames = []
     names = infrastructure_names(incident)
     for infrastructure in timeline.runs:

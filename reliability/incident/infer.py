@@ -1,23 +1,30 @@
-"""A generic calibration of an incident's unknowns: a quasi-random design over their priors, a
-distance on the fitted figures scaled by their tolerances, and an accepted set.
+"""Bayesian calibration of an incident's unknowns: ABC-SMC with model choice over its structures.
 
-:func:`infer` samples every unknown of the scenario from its stated prior (range and scale, whole
-numbers for counts, each choice equally) and the variant the file allows, with scrambled Sobol
-points, one scramble per seed. Each point runs the model once (the model is deterministic: the
-seeds vary the design, and the spread between them shows how far the ranges depend on it). For each
-*reading* (the levels at which figures of unknown observation level are read, side by side) it
-keeps the points at which every fitted figure holds; when none does, the nearest points by the
-distance, flagged as not exact, and the misses say which figures no setting meets and by how much.
+:func:`infer` samples every unknown of the scenario from the prior its file states (uniform over the
+range, or over its logarithm on a log scale; whole numbers and choices uniform), and the structures
+the file allows (each hypothesis in or out, each alternative of an unknown intervention) compete as
+models. The data are the fitted figures, each with its published tolerance (or range): a run's
+distance is the root sum of squares of every fitted figure's miss *outside* its bounds, in units of its
+tolerance, so a threshold of 0 keeps exactly the settings at which every fitted figure holds, which is
+ABC with a uniform kernel as wide as the tolerance the organisation published. The run
+(:func:`reliability.incident.smc.abc_smc`) lowers the threshold generation by generation (the weighted
+median of the last distances) until it reaches 0 or stops falling and the posterior stops moving.
 
-Fitted figures are never counted as checks that held; a figure used as a parameter's value is an
-assumption; a prediction whose model value is the same at every point of the design follows from
-the assumptions, not from the fit. The ABC-SMC of the next step replaces this design.
+A figure whose observation level was not published is read at each level it allows: one run per
+*reading*, and the readings compete through their evidence (the prior probability that a run meets
+every fitted figure under that reading, at the threshold both reached), shown side by side, never
+chosen silently.
+
+The incident model (:mod:`reliability.incident.model`) is deterministic: each particle runs once, and
+the batch seeds only drive the proposals. Batches run on a :class:`~reliability.cluster.Cluster`
+(a local Dask cluster by default), each seeded by its identity, so the numbers do not depend on the
+number of workers.
 
 Examples
 --------
 >>> from reliability.incident import available_incidents, build_scenario, load
->>> scenario = build_scenario(load(available_incidents()[0]), time_step=120.0)
->>> result = infer(scenario, points=64, seeds=1)
+>>> scenario = build_scenario(load(available_incidents()[0]), time_step=240.0)
+>>> result = infer(scenario, particles=60, max_generations=2, workers=0)
 >>> set(result.figure_table(result.readings[0]).status) <= set(STATUSES)
 True
 """
@@ -25,44 +32,76 @@ True
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
-import pandas as pd
-from scipy.stats import qmc
 
+from ..cluster import Cluster
 from .measure import measure, modelled, readings
-from .vocabulary import from_si
+from .posterior import Posterior, STATUSES, figure_level, miss
+from .smc import abc_smc
 
-__all__ = ["Inference", "infer", "design", "FITTED_QUANTITIES", "STATUSES", "figure_readings"]
+__all__ = ["infer", "LatentPrior", "FITTED_QUANTITIES", "STATUSES", "figure_readings", "figure_distance"]
 
 #: Quantities fitted by default: how bad and how long. Shapes (improvement, alternation, resolution,
 #: availability at an instant) are predictions checked against the fit.
 FITTED_QUANTITIES = ("peak_failure_rate", "failure_over_window", "time_to_recovery", "total_impact_time",
                      "capacity_share")
-STATUSES = ("fitted", "fitted, not met", "holds", "fails", "follows from assumptions", "assumption", "context")
+# A figure the model never reaches counts as this many tolerances away (a finite, comparable distance).
 _FAR = 1e6
 
 
-def design(scenario, points: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """``points`` scrambled Sobol settings of every unknown (SI units, choices as indices) and the variants."""
-    dims = len(scenario.unknowns) + 1
-    sampler = qmc.Sobol(dims, scramble=True, seed=seed)
-    u = sampler.random(points)
-    values = {}
-    for column, unknown in zip(u.T, scenario.unknowns):
+class LatentPrior:
+    """The unknowns' priors as one uniform box: logarithms for log scales, half-open cells for whole
+    numbers and choices, and the map from the box back to the values the scenario runs on (SI units)."""
+
+    def __init__(self, unknowns):
+        self.unknowns, self.free, low, high = tuple(unknowns), [], [], []
+        for unknown in self.unknowns:
+            lo, hi = self._bounds(unknown)
+            if hi > lo:
+                self.free.append(unknown)
+                low.append(lo)
+                high.append(hi)
+        self.low, self.high = np.array(low, dtype=float), np.array(high, dtype=float)
+
+    @staticmethod
+    def _bounds(unknown):
         if unknown.kind == "choice":
-            values[unknown.path] = np.minimum((column * len(unknown.choices)).astype(int), len(unknown.choices) - 1)
-        elif unknown.kind == "count":
-            values[unknown.path] = np.floor(unknown.low + column * (unknown.high - unknown.low + 1)).clip(
-                unknown.low, unknown.high)
-        elif unknown.scale == "log" and unknown.low > 0:
-            values[unknown.path] = np.exp(np.log(unknown.low) + column * (np.log(unknown.high) - np.log(unknown.low)))
-        else:
-            values[unknown.path] = unknown.low + column * (unknown.high - unknown.low)
-    variant = np.minimum((u[:, -1] * len(scenario.variants)).astype(int), len(scenario.variants) - 1)
-    return values, variant
+            if not unknown.choices:
+                raise ValueError(f"unknown {unknown.path!r} has no choices")
+            return 0.0, float(len(unknown.choices))
+        low, high = float(unknown.low), float(unknown.high)
+        if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+            raise ValueError(f"unknown {unknown.path!r}: the prior range must be finite with low <= high, "
+                             f"got [{unknown.low!r}, {unknown.high!r}]")
+        if unknown.kind == "count":
+            return (low - 0.5, high + 0.5) if high > low else (low, low)
+        if unknown.scale == "log":
+            if low <= 0:
+                raise ValueError(f"unknown {unknown.path!r}: a log-scale prior needs a range above 0, "
+                                 f"got [{unknown.low!r}, {unknown.high!r}]")
+            return math.log(low), math.log(high)
+        return low, high
+
+    def values(self, z: np.ndarray) -> dict[str, np.ndarray]:
+        """The settings the scenario runs on, from latent points ``z`` (n x free dimensions)."""
+        n, out, column = len(z), {}, {u.path: i for i, u in enumerate(self.free)}
+        for unknown in self.unknowns:
+            if unknown.path not in column:
+                lo = 0 if unknown.kind == "choice" else float(unknown.low)
+                out[unknown.path] = np.full(n, lo, dtype=int if unknown.kind == "choice" else float)
+                continue
+            x = z[:, column[unknown.path]]
+            if unknown.kind == "choice":
+                out[unknown.path] = np.minimum(np.floor(x), len(unknown.choices) - 1).astype(int)
+            elif unknown.kind == "count":
+                out[unknown.path] = np.clip(np.floor(x + 0.5), unknown.low, unknown.high)
+            elif unknown.scale == "log":
+                out[unknown.path] = np.exp(x)
+            else:
+                out[unknown.path] = x
+        return out
 
 
 def figure_readings(incident) -> tuple[str, ...]:
@@ -74,149 +113,62 @@ def figure_readings(incident) -> tuple[str, ...]:
     return tuple(levels) or ("as published",)
 
 
-def _level(figure, reading: str) -> str:
-    options = readings(figure)
-    return reading if reading in options else options[0]
-
-
-def _miss(figure, values: np.ndarray) -> np.ndarray:
-    """How far outside the figure's bounds, in its unit (0 inside; inf when the model never gets there)."""
-    low, high = figure.bounds()
-    values = np.where(np.isnan(values), np.inf, values)
-    with np.errstate(invalid="ignore"):
-        miss = np.maximum(np.maximum(low - values, values - high), 0.0)
-    ok = figure.holds(values)
-    return np.where(ok, 0.0, np.where(np.isnan(miss), np.inf, np.maximum(miss, 1e-12)))
-
-
 def _scale(figure) -> float:
-    """The distance unit of a figure: its tolerance, half its range, or a tenth of its value."""
+    """The distance unit of a figure: its tolerance, else half the width of its bounds, else (a one-sided
+    figure such as "more than 2 h") a tenth of its value. A figure that must be met exactly is refused."""
     if figure.tolerance:
         return float(figure.tolerance)
-    if figure.range is not None:
-        return max((figure.range[1] - figure.range[0]) / 2, 1e-12)
-    return max(abs(float(figure.value)) * 0.1, 1e-12)
+    low, high = figure.bounds()
+    if math.isfinite(low) and math.isfinite(high) and high > low:
+        return (high - low) / 2
+    if high > low and figure.value:
+        return abs(float(figure.value)) * 0.1
+    raise ValueError(f"figure {figure.id!r} is fitted but allows no spread (published {figure.published_text()}, "
+                     f"tolerance {figure.tolerance!r}): no model run can meet it exactly; give its tolerance")
 
 
-@dataclass(frozen=True)
-class Inference:
-    """What :func:`infer` found: the design, every figure's model values, and per reading the accepted set."""
+def figure_distance(incident, fitted: Sequence[str], reading: str, model: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Root sum of squares of each fitted figure's miss in units of its tolerance (``model``: id -> values)."""
+    total = 0.0
+    for fid in fitted:
+        figure = incident.figure(fid)
+        total = total + np.minimum(miss(figure, model[fid]) / _scale(figure), _FAR) ** 2
+    return np.sqrt(total)
 
-    scenario: object
-    values: Mapping[str, np.ndarray]
-    variant: np.ndarray
-    seed_of: np.ndarray
-    fitted: tuple[str, ...]
-    predicted: tuple[str, ...]
-    readings: tuple[str, ...]
-    model: Mapping[tuple[str, str], np.ndarray]
-    distance: Mapping[str, np.ndarray]
-    accepted: Mapping[str, np.ndarray]
-    exact: Mapping[str, bool]
 
-    @property
-    def incident(self):
-        return self.scenario.incident
+def _measure_all(scenario, values, variant):
+    timeline = scenario.run(values, variant)
+    return {(f.id, level): np.asarray(measure(timeline, f, level), dtype=float)
+            for f in scenario.incident.figures if modelled(f) for level in readings(f)}
 
-    def level(self, figure_id: str, reading: str) -> str:
-        return _level(self.incident.figure(figure_id), reading)
 
-    def best(self, reading: str) -> int:
-        return int(np.argmin(self.distance[reading]))
+def simulate_batch(scenario, prior: LatentPrior, fitted: tuple, reading: str, job) -> tuple:
+    """One batch on a worker: run the scenario at the latent points, measure every figure, and the distance.
 
-    def settings(self, reading: str, which: str = "accepted", limit: int = 200):
-        """Values and variants of the accepted points (at most ``limit``, nearest first) or of the ``best``."""
-        index = np.flatnonzero(self.accepted[reading])
-        index = index[np.argsort(self.distance[reading][index], kind="stable")][:limit]
-        if which == "best":
-            index = np.array([self.best(reading)])
-        return {k: v[index] for k, v in self.values.items()}, self.variant[index]
+    A batch whose run raises is rerun one particle at a time; particles that still fail get a NaN
+    distance, which the sampler counts as failures and rejects.
+    """
+    z, variant, _ = job
+    values = prior.values(z)
+    try:
+        model, failed = _measure_all(scenario, values, variant), np.zeros(len(z), dtype=bool)
+    except (ValueError, FloatingPointError, ArithmeticError):
+        model, failed = _one_at_a_time(scenario, values, variant)
+    at_level = {fid: model[(fid, figure_level(scenario.incident.figure(fid), reading))] for fid in fitted}
+    distance = figure_distance(scenario.incident, fitted, reading, at_level)
+    return np.where(failed, np.nan, distance), {f"{k[0]}|{k[1]}": v for k, v in model.items()}
 
-    def ranges(self, reading: str) -> pd.DataFrame:
-        """For each numeric unknown: its prior and the 5-50-95 % of the accepted set, in the file's unit."""
-        rows, mask = [], self.accepted[reading]
-        for unknown in self.scenario.unknowns:
-            values = self.values[unknown.path][mask]
-            row = {"unknown": unknown.path, "unit": unknown.unit}
-            if unknown.kind == "choice":
-                counts = pd.Series(np.asarray(unknown.choices, dtype=object)[values.astype(int)]).value_counts(
-                    normalize=True)
-                row.update(accepted=", ".join(f"{k} {v:.0%}" for k, v in counts.items()))
-            else:
-                unit = unknown.unit or "s"
-                low5, mid, high95 = (float(from_si(q, unit)) for q in np.percentile(values, [5, 50, 95]))
-                prior = float(from_si(unknown.low, unit)), float(from_si(unknown.high, unit))
-                span = prior[1] - prior[0]
-                edge = span > 0 and (low5 - prior[0] < 0.05 * span or prior[1] - high95 < 0.05 * span)
-                row.update(prior_low=prior[0], prior_high=prior[1], low=low5, median=mid, high=high95, at_edge=edge)
-            rows.append(row)
-        return pd.DataFrame(rows)
 
-    def figure_table(self, reading: str) -> pd.DataFrame:
-        """Every figure: its status, what it was published as, and the model's values on the accepted set."""
-        rows = []
-        for figure in self.incident.figures:
-            row = {"figure": figure.id, "quantity": figure.quantity, "published": figure.published_text(),
-                   "unit": figure.unit, "level": "", "status": "context", "model_low": math.nan, "model": math.nan,
-                   "model_high": math.nan, "holding_share": math.nan, "miss": math.nan}
-            if figure.role == "fixes_parameter":
-                row["status"] = "assumption"
-            elif modelled(figure) and (figure.id, _level(figure, reading)) in self.model:
-                row.update(self._figure_row(figure, reading))
-            rows.append(row)
-        return pd.DataFrame(rows)
-
-    def _figure_row(self, figure, reading):
-        level = _level(figure, reading)
-        values, mask = self.model[(figure.id, level)], self.accepted[reading]
-        finite = np.where(np.isfinite(values[mask]), values[mask], np.nan)
-        low, mid, high = (np.nanpercentile(finite, q) if np.isfinite(finite).any() else math.inf for q in (5, 50, 95))
-        held = figure.holds(values[mask])
-        best = self.best(reading)
-        row = {"level": level, "model_low": low, "model": mid, "model_high": high,
-               "holding_share": float(np.mean(held)), "miss": float(_miss(figure, values[[best]])[0])}
-        if figure.id in self.fitted:
-            row["status"] = "fitted" if self.exact[reading] else (
-                "fitted" if row["miss"] == 0 else "fitted, not met")
-        elif np.isfinite(values).all() and np.ptp(values) <= 1e-9 * max(1.0, float(np.abs(values).max())):
-            row["status"] = "follows from assumptions"
-        else:
-            row["status"] = "holds" if row["holding_share"] >= 0.5 else "fails"
-        return row
-
-    def unmet(self, reading: str) -> pd.DataFrame:
-        """Fitted figures that no setting of the design meets, with the smallest miss (in their unit)."""
-        rows = []
-        for fid in self.fitted:
-            figure = self.incident.figure(fid)
-            misses = _miss(figure, self.model[(fid, _level(figure, reading))])
-            if (misses > 0).all():
-                closest = int(np.argmin(misses))
-                rows.append({"figure": fid, "published": figure.published_text(), "unit": figure.unit,
-                             "closest": float(self.model[(fid, _level(figure, reading))][closest]),
-                             "miss": float(misses[closest])})
-        return pd.DataFrame(rows, columns=["figure", "published", "unit", "closest", "miss"])
-
-    def variant_table(self, reading: str) -> pd.DataFrame:
-        """Model comparison: per variant, points tried, accepted, the share accepted and the best distance."""
-        rows = []
-        for index, variant in enumerate(self.scenario.variants):
-            mine = self.variant == index
-            rows.append({"variant": variant.name, "points": int(mine.sum()),
-                         "accepted": int((mine & self.accepted[reading]).sum()),
-                         "acceptance": float((mine & self.accepted[reading]).sum() / max(mine.sum(), 1)),
-                         "best_distance": float(self.distance[reading][mine].min()) if mine.any() else math.inf})
-        return pd.DataFrame(rows)
-
-    def picked_variant(self, reading: str) -> str:
-        """The structure that explains the figures best: the highest share accepted; among those within two
-        standard errors of it, the one with the fewest hypotheses (a hypothesis must earn its place)."""
-        table = self.variant_table(reading)
-        best = table.acceptance.max()
-        error = np.sqrt(best * (1.0 - best) / np.maximum(table.points, 1))
-        close = table[table.acceptance >= best - 2.0 * error - 1e-12].copy()
-        close["size"] = [len(self.scenario.variants[i].hypotheses) for i in close.index]
-        return close.sort_values(["size", "acceptance", "best_distance"], ascending=[True, False, True]).iloc[0].variant
+def _one_at_a_time(scenario, values, variant):
+    parts = []
+    for i in range(len(variant)):
+        try:
+            parts.append(_measure_all(scenario, {k: v[i:i + 1] for k, v in values.items()}, variant[i:i + 1]))
+        except (ValueError, FloatingPointError, ArithmeticError):
+            parts.append(None)
+    keys = next((p.keys() for p in parts if p is not None), ())
+    failed = np.array([p is None for p in parts], dtype=bool)
+    return {k: np.concatenate([p[k] if p is not None else np.array([np.nan]) for p in parts]) for k in keys}, failed
 
 
 def _fitted(incident, fit):
@@ -227,48 +179,51 @@ def _fitted(incident, fit):
         if fid not in measured:
             raise ValueError(f"fit names {fid!r}, which is not a measured figure of {incident.id!r} "
                              f"(measured: {', '.join(measured) or 'none'})")
+        _scale(incident.figure(fid))
     return tuple(fit), tuple(fid for fid in measured if fid not in fit)
 
 
-def _evaluate(scenario, values, variant, batch):
-    model: dict[tuple[str, str], list] = {}
-    figures = [f for f in scenario.incident.figures if modelled(f)]
-    for start in range(0, len(variant), batch):
-        part = slice(start, start + batch)
-        timeline = scenario.run({k: v[part] for k, v in values.items()}, variant[part])
-        for figure in figures:
-            for level in readings(figure):
-                model.setdefault((figure.id, level), []).append(measure(timeline, figure, level))
-    return {key: np.concatenate(parts) for key, parts in model.items()}
+class _Simulator:
+    """The ``simulate`` callable of the sampler: batches of one reading, spread over the cluster."""
+
+    def __init__(self, cluster, scenario, prior, fitted, reading):
+        self.cluster, self.args = cluster, (cluster.share(scenario), cluster.share(prior), fitted, reading)
+
+    def __call__(self, jobs):
+        n = len(jobs)
+        return self.cluster.map(simulate_batch, *([a] * n for a in self.args), jobs)
 
 
-def infer(scenario, *, points: int = 1024, seeds: int = 2, fit: Sequence[str] | None = None,
-          min_accepted: int = 20, nearest_share: float = 0.02, batch: int = 256) -> Inference:
-    """Calibrate ``scenario`` on ``points`` design points per seed (see the module docstring)."""
-    for name, value, least in (("points", points, 8), ("seeds", seeds, 1), ("min_accepted", min_accepted, 1),
-                               ("batch", batch, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-            raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
+def infer(scenario, *, particles: int = 1000, seed: int = 0, fit: Sequence[str] | None = None,
+          max_generations: int = 12, batch: int | None = None, max_evaluations: int = 200_000,
+          cluster: Cluster | None = None, scheduler: str | None = None, workers: int | None = None) -> Posterior:
+    """Calibrate ``scenario`` by ABC-SMC, one run per reading (see the module docstring).
+
+    ``cluster`` runs the batches (else one is opened for the run: at ``scheduler`` or
+    ``$RELIABILITY_SCHEDULER``, else a local cluster of ``workers`` processes, 0 for this process).
+    ``batch`` particles go to a worker at a time (default: ``particles``, at most 512: the model runs a
+    batch at about the cost of a few particles, and small runs stay small).
+    """
+    if batch is None:
+        batch = min(512, max(16, int(particles) if isinstance(particles, (int, np.integer)) else 512))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
     fitted, predicted = _fitted(scenario.incident, fit)
-    parts = [design(scenario, points, seed) for seed in range(seeds)]
-    values = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
-    variant = np.concatenate([p[1] for p in parts])
-    seed_of = np.repeat(np.arange(seeds), points)
-    model = _evaluate(scenario, values, variant, batch)
-    labels = figure_readings(scenario.incident)
-    distance, accepted, exact = {}, {}, {}
-    for reading in labels:
-        total = np.zeros(len(variant))
-        for fid in fitted:
-            figure = scenario.incident.figure(fid)
-            miss = _miss(figure, model[(fid, _level(figure, reading))]) / _scale(figure)
-            total += np.minimum(miss, _FAR) ** 2
-        distance[reading] = np.sqrt(total)
-        ok = distance[reading] == 0
-        exact[reading] = bool(ok.sum() >= min_accepted)
-        if not exact[reading]:
-            keep = max(min_accepted, int(math.ceil(nearest_share * len(variant))))
-            ok = np.zeros(len(variant), dtype=bool)
-            ok[np.argsort(distance[reading], kind="stable")[:keep]] = True
-        accepted[reading] = ok
-    return Inference(scenario, values, variant, seed_of, fitted, predicted, labels, model, distance, accepted, exact)
+    if not fitted:
+        raise ValueError(f"incident {scenario.incident.id!r} has no figure to fit (fit={fit!r})")
+    prior = LatentPrior(scenario.unknowns)
+    if not len(prior.low):
+        raise ValueError(f"incident {scenario.incident.id!r} has no unknown with a range to infer")
+    own = cluster is None
+    cluster = cluster if cluster is not None else Cluster(scheduler, workers)
+    try:
+        runs = {}
+        for reading in figure_readings(scenario.incident):
+            simulator = _Simulator(cluster, scenario, prior, fitted, reading)
+            runs[reading] = abc_smc(simulator, prior.low, prior.high, len(scenario.variants), particles=particles,
+                                    seed=int(seed), max_generations=max_generations, batch=batch,
+                                    max_evaluations=max_evaluations)
+    finally:
+        if own:
+            cluster.close()
+    return Posterior(scenario, prior, fitted, predicted, runs)

@@ -28,6 +28,7 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import paths
+from .._validate import ArgumentTypeError, describe
 from ._checks import check_incident
 from ._figures import FigureContext, parse_figures
 from ._reader import Reader
@@ -86,14 +87,29 @@ def available_incidents() -> tuple[str, ...]:
 
 def incident_path(name: str | os.PathLike) -> Path:
     """The file of an incident: an existing ``.yaml``/``.yml`` path, or a name in :func:`incident_folder`."""
+    if not isinstance(name, (str, os.PathLike)):
+        raise ArgumentTypeError(f"incident (name) must be a name in {incident_folder()} or a path to a .yaml file, "
+                                f"got {describe(name)}")
+    text = os.fspath(name)
+    if not isinstance(text, str) or "\x00" in text or len(text) > 4096:
+        raise ValueError(f"incident (name) must be a name in {incident_folder()} or an existing .yaml path, "
+                         f"got {describe(name)}")
     candidate = Path(name)
-    if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
-        return candidate
+    try:
+        if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
+            return candidate
+    except OSError:  # a name too long for the file system, or one it cannot hold
+        raise ValueError(f"incident (name) must be a name in {incident_folder()} or an existing .yaml path, "
+                         f"got {describe(name)}") from None
     if not isinstance(name, str) or not name.strip() or "/" in name or "\\" in name:
         raise ValueError(f"incident must be a name in {incident_folder()} or an existing .yaml path, got {name!r}")
     stem = name.removesuffix(".yaml")
     path = incident_folder() / f"{stem}.yaml"
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError:
+        found = False
+    if not found:
         raise ValueError(f"no incident named {name!r} in {incident_folder()} "
                          f"(available: {', '.join(available_incidents()) or 'none'})")
     return path
@@ -147,6 +163,8 @@ def parse_incident(document: Any, name: str = "<incident>") -> Incident:
     IncidentFileError
         Naming ``name``, the field path and the reason.
     """
+    if not isinstance(name, str):
+        raise ArgumentTypeError(f"name must be the file's name (a string), got {describe(name)}")
     reader = Reader(name)
     doc = reader.mapping(document, "document")
     header = _header(reader, doc)
@@ -186,6 +204,12 @@ def load(name: str | os.PathLike) -> Incident:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise IncidentFileError(path.name, "", f"not valid YAML: {error}") from None
+    except UnicodeDecodeError as error:
+        raise IncidentFileError(path.name, "", f"not a UTF-8 text file: {error}") from None
+    except RecursionError:
+        raise IncidentFileError(path.name, "", "not a usable YAML document: nested too deeply") from None
+    except OSError as error:
+        raise IncidentFileError(path.name, "", f"cannot be read: {error.strerror or error}") from None
     incident = parse_incident(document, path.name)
     if incident.id != path.stem:
         raise IncidentFileError(path.name, "id", f"must match the file name {path.stem!r}, got {incident.id!r}")

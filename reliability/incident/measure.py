@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .arguments import check_figure, check_level, check_timeline
 from .vocabulary import QUANTITIES, from_si
 
 __all__ = ["measure", "readings", "MEASURES", "modelled"]
@@ -31,6 +32,7 @@ __all__ = ["measure", "readings", "MEASURES", "modelled"]
 
 def readings(figure) -> tuple[str, ...]:
     """The observation levels a figure is read at (one, or the unknown level's readings)."""
+    check_figure(figure)
     if not QUANTITIES[figure.quantity].failure:
         return ("attempts",) if figure.quantity != "capacity_share" else ("capacity",)
     if figure.observation_level == "unknown":
@@ -40,6 +42,7 @@ def readings(figure) -> tuple[str, ...]:
 
 def modelled(figure) -> bool:
     """Whether a model is compared with this figure (measured, numeric, not context)."""
+    check_figure(figure)
     return figure.role == "measured" and figure.quantity != "context" and figure.numeric
 
 
@@ -209,11 +212,15 @@ def measure(timeline, figure, level: str | None = None) -> np.ndarray:
 
     Raises ValueError for a figure a model is not compared with (context, text) or a level it is not read at.
     """
+    check_timeline(timeline)
+    check_figure(figure)
+    check_level(level)
     if figure.quantity not in MEASURES or not figure.numeric:
         raise ValueError(f"figure {figure.id!r} ({figure.quantity}) is not compared with a model")
     levels = readings(figure)
     level = levels[0] if level is None else level
     if level not in levels:
-        raise ValueError(f"figure {figure.id!r} is read at {', '.join(levels)}, not {level!r}")
+        raise ValueError(f"level must be one of {', '.join(levels)} (the levels figure {figure.id!r} is read at), "
+                         f"got {level!r}")
     si = MEASURES[figure.quantity](timeline, figure, "requests" if level in ("users", "capacity") else level)
     return np.asarray(from_si(np.asarray(si, dtype=float), figure.unit), dtype=float).reshape(-1)

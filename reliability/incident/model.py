@@ -43,7 +43,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..retry import expected_attempts
+from ..retry.amplification import expected_attempts_kernel
 
 __all__ = ["RetryLayer", "PlatformSpec", "PlatformRun", "run_model", "LAYER_ORDER", "CONTENTION_KNEE"]
 
@@ -118,8 +118,9 @@ def _amplification(layers, p_attempt, step):
     for layer in sorted(layers, key=lambda item: LAYER_ORDER.index(item.layer)):
         on = layer.active[:, step] >= 0.5
         if layer.policy is None:
-            retries = np.where(on, layer.max_retries, 0).astype(int)
-            attempts = expected_attempts(p, retries)
+            # validated once when the layer was built: the kernel skips the per-step checks
+            retries = np.where(on, layer.max_retries, 0).astype(float)
+            attempts = expected_attempts_kernel(p.astype(float), np.broadcast_to(retries, p.shape).copy())
         else:
             attempts = np.where(on, layer.policy.amplification(p, timed_out=True), 1.0)
         total = total * attempts

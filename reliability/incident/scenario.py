@@ -29,6 +29,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .._records import Record
+from .arguments import check_build, check_run, check_samples, check_unknown_path
 from .components import COMPONENTS, EVENT_EFFECTS, Settings, platform_specs
 from .model import run_model
 from .schema import Incident, IncidentFileError, Parameter
@@ -157,6 +158,7 @@ class Scenario:
     time_step: float
 
     def unknown(self, path: str) -> Unknown:
+        check_unknown_path(self, path)
         for unknown in self.unknowns:
             if unknown.path == path:
                 return unknown
@@ -164,6 +166,7 @@ class Scenario:
 
     def midpoints(self, samples: int = 1) -> dict[str, np.ndarray]:
         """Every unknown at the middle of its prior (geometric on a log scale; the first choice)."""
+        samples = check_samples(samples)
         values = {}
         for u in self.unknowns:
             if u.kind == "choice":
@@ -181,6 +184,7 @@ class Scenario:
         changes (``headroom`` per infrastructure, retry ``policy``, ``shift`` of interventions,
         ``autoscaled`` per infrastructure).
         """
+        variant = check_run(self, values, variant, overrides)
         variant = np.asarray(variant, dtype=int)
         settings = Settings(self, values, variant, dict(overrides or {}))
         specs = platform_specs(settings)
@@ -193,6 +197,7 @@ class Scenario:
 def build_scenario(incident: Incident, *, time_step: float = 30.0,
                    assumptions: Mapping[str, float] | None = None) -> Scenario:
     """The model of ``incident`` (see the module docstring); raises IncidentFileError for a kind it lacks."""
+    time_step, assumptions = check_build(incident, time_step, assumptions)
     if not (isinstance(time_step, (int, float)) and 1.0 <= time_step <= 600.0):
         raise ValueError(f"time_step must be a number of seconds in [1, 600], got {time_step!r}")
     _check_supported(incident)

@@ -24,6 +24,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .._records import Record, format_value
+from .._validate import ArgumentTypeError, describe
 from .vocabulary import FAMILIES, QUANTITIES, UNIT_SCALE, to_si
 
 __all__ = ["IncidentFileError", "Source", "Prior", "Parameter", "Instant", "Moment", "Window", "Scope",
@@ -315,7 +316,7 @@ class Figure(Record):
     def holds(self, model_value: Any) -> Any:
         """Whether a model value (in the figure's unit) lies within :meth:`bounds`; arrays broadcast."""
         low, high = self.bounds()
-        value = np.asarray(model_value, dtype=np.float64)
+        value = _model_values(model_value)
         margin = 1e-12 * max(1.0, abs(low) if math.isfinite(low) else 1.0, abs(high) if math.isfinite(high) else 1.0)
         if self.strict:
             # only the published side is open: the other is the family's bound (0 % may be "less than 0.01 %")
@@ -351,6 +352,17 @@ class NotPublished(Record):
     id: str
     description: str
     note: str = ""
+
+
+def _model_values(model_value: Any) -> np.ndarray:
+    """Model values as floats (NaN and inf allowed: a value the model never reaches); numbers only."""
+    try:
+        value = None if isinstance(model_value, (bool, np.bool_, str, bytes)) else np.asarray(model_value)
+    except (ValueError, TypeError):
+        value = None  # a ragged sequence
+    if value is None or value.dtype.kind not in "fiu":
+        raise ArgumentTypeError(f"model_value must be a number or an array of numbers, got {describe(model_value)}")
+    return value.astype(np.float64)
 
 
 def _find(items, ident: str, what: str, owner: str):

@@ -26,6 +26,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .._validate import ArgumentTypeError, describe, whole
+
 __all__ = ["Timeline", "LEVELS"]
 
 LEVELS = ("attempts", "requests", "users")
@@ -44,6 +46,10 @@ class Timeline:
 
     def event_time(self, event_id: str) -> np.ndarray:
         """When an event happened in each sample, seconds after the start."""
+        if not isinstance(event_id, str):
+            raise ArgumentTypeError(f"event_id must be an event id (a string), got {describe(event_id)}")
+        if event_id not in self.event_times:
+            raise ValueError(f"event_id must be one of {', '.join(self.event_times) or 'no events'}, got {event_id!r}")
         return self.event_times[event_id]
 
     @property
@@ -52,6 +58,7 @@ class Timeline:
 
     def weights(self, infrastructures: Sequence[str]) -> dict[str, np.ndarray]:
         """Each infrastructure's share of the normal traffic of ``infrastructures`` (given shares, the rest split)."""
+        self._check_scope(infrastructures)
         given = {i: self.traffic_shares.get(i) for i in infrastructures}
         known = [v for v in given.values() if v is not None]
         free = [i for i, v in given.items() if v is None]
@@ -61,6 +68,8 @@ class Timeline:
 
     def failures(self, infrastructures: Sequence[str], level: str) -> tuple[np.ndarray, np.ndarray]:
         """Failed and total counts per step (in normal loads x weight) of a scope, at ``level``."""
+        if not isinstance(level, str):
+            raise ArgumentTypeError(f"level must be one of {', '.join(LEVELS)}, got {describe(level)}")
         if level not in LEVELS:
             raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
         failed = total = 0.0
@@ -74,6 +83,18 @@ class Timeline:
             total = total + weight * count
         return np.asarray(failed), np.asarray(total)
 
+    def _check_scope(self, infrastructures) -> None:
+        """A list of infrastructure ids among the runs (what every reading of a scope takes)."""
+        if isinstance(infrastructures, (str, bytes, dict)) or not isinstance(infrastructures, (list, tuple)):
+            raise ArgumentTypeError(f"infrastructures must be a list of infrastructure ids, got "
+                                    f"{describe(infrastructures)}")
+        if not infrastructures:
+            raise ValueError("infrastructures must name at least one infrastructure, got none")
+        for item in infrastructures:
+            if not isinstance(item, str) or item not in self.runs:
+                error = ValueError if isinstance(item, str) else ArgumentTypeError
+                raise error(f"infrastructures must be ids among {', '.join(self.runs)}, got {describe(item)}")
+
     def failure_share(self, infrastructures: Sequence[str], level: str) -> np.ndarray:
         failed, total = self.failures(infrastructures, level)
         return failed / np.maximum(total, 1e-12)
@@ -86,5 +107,6 @@ class Timeline:
         """One sample's failure share and load per step, as a DataFrame (time in seconds after the start)."""
         import pandas as pd
 
+        sample = whole("sample", sample, 0, self.samples - 1)
         return pd.DataFrame({"time": self.times, "failure_share": self.failure_share(infrastructures, level)[sample],
                              "load": self.load(infrastructures)[sample]})

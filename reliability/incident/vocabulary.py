@@ -26,7 +26,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .._records import Record
-from .._validate import as_array, is_scalar, output
+from .._validate import ArgumentTypeError, as_array, describe, is_scalar, output
 
 __all__ = [
     "SCHEMA", "PREVIOUS_SCHEMA", "UNIT_SCALE", "NON_NUMERIC_UNITS", "Family", "FAMILIES", "ParameterSpec",
@@ -275,6 +275,8 @@ def unit_family(unit: str) -> tuple[str, ...]:
 
 
 def _scale(unit: str) -> float:
+    if not isinstance(unit, str):
+        raise ArgumentTypeError(f"unit must be one of {', '.join(UNIT_SCALE)}, got {describe(unit)}")
     if unit not in UNIT_SCALE:
         raise ValueError(f"unit must be one of {', '.join(UNIT_SCALE)}, got {unit!r}")
     return UNIT_SCALE[unit]
@@ -289,7 +291,8 @@ def to_si(value: Any, unit: str):
     (7200.0, [0.5, 0.03])
     """
     scale = _scale(unit)
-    with np.errstate(over="ignore"):  # 1e308 h is inf seconds: the honest answer, not a warning
+    # 1e308 h is inf seconds: the honest answer, not a warning; 1e-308 ms is 0 s
+    with np.errstate(over="ignore", under="ignore"):
         return output(as_array("value", value, allow_inf=True) * scale, is_scalar(value))
 
 
@@ -303,5 +306,5 @@ def from_si(value: Any, unit: str):
     """
     # multiplying by the exact inverse (100 for percent) keeps 0.41 -> 41.0, where dividing gives 40.99...
     per_si = 1.0 / _scale(unit)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", under="ignore"):
         return output(as_array("value", value, allow_inf=True) * per_si, is_scalar(value))

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._validate import ArgumentTypeError, as_array, broadcast, describe, is_scalar, output, probability, whole
 
-__all__ = ["expected_attempts", "layered_amplification", "MAX_RETRIES"]
+__all__ = ["expected_attempts", "expected_attempts_kernel", "layered_amplification", "MAX_RETRIES"]
 
 #: Most retries a policy or layer may allow: a cap beyond it is a mistake, and its attempt
 #: counts (``max_retries + 1`` at ``p_fail = 1``) stay exact as floats.
@@ -28,6 +28,18 @@ def _expected_attempts(p: np.ndarray, r: np.ndarray) -> np.ndarray:
         out[inner] = np.expm1(n[inner] * log_p) / np.expm1(log_p)
     out[p == 0.0] = 1.0
     return out
+
+
+def expected_attempts_kernel(p: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """:func:`expected_attempts` without validation, for the inner loop of a model that checked its
+    inputs once: ``p`` float array in [0, 1], ``r`` float array of whole numbers >= 0, same shape.
+
+    Examples
+    --------
+    >>> expected_attempts_kernel(np.array([0.5, 1.0]), np.array([3.0, 3.0]))
+    array([1.875, 4.   ])
+    """
+    return _expected_attempts(p, r)
 
 
 def expected_attempts(p_fail, max_retries):

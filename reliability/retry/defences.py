@@ -1,21 +1,25 @@
-"""Server-side defences in the mean field: a bounded queue, a concurrency limit, "do not retry".
+"""Server-side defences in the mean field: the shared solver, a bounded queue, a concurrency limit, "do not retry".
 
 :class:`RetryingQueue` has an unbounded FIFO queue: a collapsed service keeps every server busy
-on attempts whose clients left. A bounded queue (at most ``queue_limit`` attempts waiting
-beyond the ``c`` servers; a small limit is a concurrency limit) turns the excess into fast
-rejections, and a server that answers a rejection with "overloaded, do not retry" stops the
-clients from retrying it. Both have an exact steady state under the mean-field assumption
-(attempts a Poisson stream): the M/M/c/K queue. An attempt that finds ``n`` in the system is
-blocked when ``n = c + K`` and otherwise times out with the FCFS probability
-:func:`.fluid.conditional_failure` ``(n)``; PASTA gives
+on attempts whose clients left. Each defence changes what happens to one attempt, and under the
+mean-field assumption (attempts a Poisson stream, failing independently) its steady state gives
+per attempt rate ``lambda`` the share ``b`` of attempts rejected at once and the share ``u``
+admitted but answered after the client's timeout. The equilibria are the solutions of
+``lambda = lambda0 A(lambda)`` with ``A`` the attempts a request makes (the fixed cap's
+amplification at ``p = b + u``, or at ``u`` alone when rejections are not retried), stable where
+``d(lambda0 A)/d lambda < 1``. :class:`DefendedQueue` holds that solver once; each defence
+supplies its outcome shares:
 
-``b(lambda) = pi_{c+K}``, ``u(lambda) = sum_{n < c+K} pi_n P(W + S > T | n)``,
-
-and the equilibria are the solutions of ``lambda = lambda0 A(lambda)`` with ``A`` the
-policy's amplification at ``p = b + u`` (rejections retried) or the fixed cap's
-amplification at ``u`` alone (rejections honoured). Stable where ``d(lambda0 A)/d lambda < 1``.
-Deadline propagation (dropping expired work) has no such closed form and is simulated only
-(:func:`reliability.simulate.escape.simulate_goodput`).
+* here, a bounded queue (:class:`BoundedRetryingQueue`: at most ``queue_limit`` attempts
+  waiting beyond the ``c`` servers; a small limit is a concurrency limit), optionally answering
+  a rejection with "overloaded, do not retry". Exact M/M/c/K: an attempt that finds ``n`` in the
+  system is blocked when ``n = c + K`` and otherwise times out with the FCFS probability
+  :func:`.fluid.conditional_failure` ``(n)``; PASTA gives
+  ``b(lambda) = pi_{c+K}``, ``u(lambda) = sum_{n < c+K} pi_n P(W + S > T | n)``;
+* :mod:`.deadlines`: dropping expired work (exact M/M/c+D) and CoDel (approximated by it);
+* :mod:`.disciplines`: adaptive LIFO (exact where the queue is long, approximate where short);
+* :mod:`.admission`: load shedding by priority (exact birth-death chain) and a client circuit
+  breaker (no fixed point of its own: the states it allows).
 """
 
 from __future__ import annotations
@@ -32,21 +36,22 @@ from .._validate import as_array, number, whole
 from . import fluid
 from .amplification import _expected_attempts
 
-__all__ = ["BoundedEquilibrium", "BoundedRetryingQueue", "defended_band"]
+__all__ = ["BoundedEquilibrium", "DefendedQueue", "BoundedRetryingQueue", "defended_band"]
 
 _GRID = 4001
 
 
 @dataclass(frozen=True, repr=False)
 class BoundedEquilibrium(Record):
-    """One equilibrium of a retrying M/M/c/K queue.
+    """One equilibrium of a retrying queue behind a server-side defence.
 
     Attributes
     ----------
     attempt_rate : float
         Attempts per second reaching the server.
     blocked, timed_out : float
-        Share of attempts rejected at once, and share admitted but answered after the timeout.
+        Share of attempts rejected at once (blocked, dropped or shed), and share admitted but
+        answered after the timeout.
     goodput_share : float
         Requests that succeed per new request.
     stable : bool
@@ -59,8 +64,97 @@ class BoundedEquilibrium(Record):
     stable: bool
 
 
+def check_queue(model, *, maximum_servers: int = 10**5) -> None:
+    """Check and normalise the four fields every defended queue has (in ``__post_init__``)."""
+    object.__setattr__(model, "servers", whole("servers", model.servers, 1, maximum=maximum_servers))
+    object.__setattr__(model, "service_rate", number("service_rate", model.service_rate, minimum=0.0, strict=True))
+    object.__setattr__(model, "timeout", number("timeout", model.timeout, minimum=0.0, strict=True))
+    object.__setattr__(model, "max_retries", whole("max_retries", model.max_retries, 0, maximum=10**6))
+
+
+def check_flag(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+class DefendedQueue:
+    """The mean-field equilibria of a retrying queue behind a defence: one solver for every defence.
+
+    A subclass (a frozen dataclass with ``servers``, ``service_rate``, ``timeout`` and
+    ``max_retries``) supplies :meth:`per_request`; this class finds the solutions of
+    ``lambda = lambda0 A(lambda)`` by a scan of the attempt rate and bisection, and their stability.
+    """
+
+    _grid_points = _GRID  # attempt rates scanned for sign changes of lambda0 A(lambda) - lambda
+
+    @property
+    def capacity(self) -> float:
+        return self.servers * self.service_rate
+
+    def per_request(self, arrival_rate: float, attempt_rate: np.ndarray):
+        """``(attempts per request, goodput per request, blocked share, timed-out share)`` at each attempt rate."""
+        raise NotImplementedError
+
+    def _scan_range(self, arrival_rate: float) -> tuple[float, float]:
+        """Attempt rates between which every equilibrium lies: no attempts up to every retry taken."""
+        return 0.0, arrival_rate * (self.max_retries + 1) * (1 + 1e-9) + 1e-12
+
+    def _state_count(self) -> int:
+        """Queue states each attempt rate is evaluated on (the memory of one row of a scan)."""
+        return self.servers
+
+    def _gap(self, lam0: float, x) -> np.ndarray:
+        x = np.atleast_1d(x)
+        # the scan in chunks: a few million states at a time, whatever the size of the queue
+        rows = max(1, 4_000_000 // (self._state_count() + 1))
+        return np.concatenate([lam0 * self.per_request(lam0, x[i:i + rows])[0] - x[i:i + rows]
+                               for i in range(0, x.size, rows)])
+
+    def equilibria(self, arrival_rate) -> list[BoundedEquilibrium]:
+        """The solutions of ``lambda = lambda0 A(lambda)``, by a scan of the attempt rate and bisection."""
+        lam0 = number("arrival_rate", arrival_rate, minimum=0.0)
+        grid = np.linspace(*self._scan_range(lam0), self._grid_points)
+        gap = self._gap(lam0, grid)
+        found = []
+        for i in np.nonzero(np.sign(gap[:-1]) * np.sign(gap[1:]) <= 0)[0]:
+            if gap[i] == 0 and i > 0 and found and abs(found[-1] - grid[i]) < 1e-12:
+                continue
+            lo, hi = grid[i], grid[i + 1]
+            for _ in range(60):
+                mid = 0.5 * (lo + hi)
+                gm = self._gap(lam0, mid)[0]
+                if np.sign(gm) == np.sign(gap[i]) and gm != 0:
+                    lo = mid
+                else:
+                    hi = mid
+            found.append(0.5 * (lo + hi))
+        return [self._record(lam0, x) for x in found]
+
+    def _record(self, lam0: float, x: float) -> BoundedEquilibrium:
+        step = max(1e-6 * max(x, 1.0), 1e-9)
+        pts = np.array([max(x - step, 0.0), x + step])
+        slope = lam0 * np.diff(self.per_request(lam0, pts)[0])[0] / (pts[1] - pts[0])
+        _, share, blocked, late = (float(v[0]) for v in self.per_request(lam0, np.array([x])))
+        return BoundedEquilibrium(attempt_rate=float(x), blocked=blocked, timed_out=late,
+                                  goodput_share=share if lam0 > 0 else 1.0, stable=bool(slope < 1.0))
+
+    def worst_goodput_share(self, arrival_rate) -> float:
+        """Goodput share of the worst stable equilibrium at a base rate (the state a collapse ends in)."""
+        return min(e.goodput_share for e in self.equilibria(arrival_rate) if e.stable)
+
+
+def retried_attempts(model, blocked: np.ndarray, timed_out: np.ndarray, retry_rejected: bool):
+    """``(attempts per request, goodput per request)`` of the fixed cap when every attempt fails
+    independently: rejected attempts count as failures, retried unless the client honours "do not retry"."""
+    retried = blocked + timed_out if retry_rejected else timed_out
+    attempts = _expected_attempts(retried, np.full_like(retried, float(model.max_retries)))
+    # successes per request: every attempt sent succeeds with 1 - b - u
+    return attempts, attempts * (1.0 - blocked - timed_out)
+
+
 @dataclass(frozen=True)
-class BoundedRetryingQueue:
+class BoundedRetryingQueue(DefendedQueue):
     """A retrying queue with at most ``queue_limit`` attempts waiting (mean field, exact M/M/c/K).
 
     Parameters
@@ -90,17 +184,12 @@ class BoundedRetryingQueue:
     retry_rejected: bool = True
 
     def __post_init__(self):
-        object.__setattr__(self, "servers", whole("servers", self.servers, 1, maximum=10**5))
-        object.__setattr__(self, "service_rate", number("service_rate", self.service_rate, minimum=0.0, strict=True))
-        object.__setattr__(self, "timeout", number("timeout", self.timeout, minimum=0.0, strict=True))
-        object.__setattr__(self, "max_retries", whole("max_retries", self.max_retries, 0, maximum=10**6))
+        check_queue(self)
         object.__setattr__(self, "queue_limit", whole("queue_limit", self.queue_limit, 0, maximum=10**6))
-        if not isinstance(self.retry_rejected, (bool, np.bool_)):
-            raise ValueError(f"retry_rejected must be True or False, got {self.retry_rejected!r}")
+        object.__setattr__(self, "retry_rejected", check_flag("retry_rejected", self.retry_rejected))
 
-    @property
-    def capacity(self) -> float:
-        return self.servers * self.service_rate
+    def _state_count(self) -> int:
+        return self.servers + self.queue_limit + 1
 
     def outcome_shares(self, attempt_rate) -> tuple[np.ndarray, np.ndarray]:
         """``(b, u)``: blocked and timed-out shares of attempts at each attempt rate (M/M/c/K, PASTA)."""
@@ -116,56 +205,17 @@ class BoundedRetryingQueue:
         pi = np.exp(log_pi - special.logsumexp(log_pi, axis=1, keepdims=True))
         return pi[:, -1], pi[:, :-1] @ late
 
-    def _attempts_per_request(self, blocked, timed_out):
-        retried = blocked + timed_out if self.retry_rejected else timed_out
-        return _expected_attempts(retried, np.full_like(retried, float(self.max_retries)))
-
-    def _goodput_share(self, blocked, timed_out):
-        """Successes per request: sum over attempts sent of (1 - b - u), the attempts made being A."""
-        return self._attempts_per_request(blocked, timed_out) * (1.0 - blocked - timed_out)
-
-    def equilibria(self, arrival_rate) -> list[BoundedEquilibrium]:
-        """The solutions of ``lambda = lambda0 A(lambda)``, by a scan of the attempt rate and bisection."""
-        lam0 = number("arrival_rate", arrival_rate, minimum=0.0)
-        top = lam0 * (self.max_retries + 1) * (1 + 1e-9) + 1e-12
-        grid = np.linspace(0.0, top, _GRID)
-        b, u = self.outcome_shares(grid)
-        gap = lam0 * self._attempts_per_request(b, u) - grid
-        found = []
-        for i in np.nonzero(np.sign(gap[:-1]) * np.sign(gap[1:]) <= 0)[0]:
-            if gap[i] == 0 and i > 0 and found and abs(found[-1] - grid[i]) < 1e-12:
-                continue
-            lo, hi = grid[i], grid[i + 1]
-            for _ in range(60):
-                mid = 0.5 * (lo + hi)
-                bm, um = self.outcome_shares(mid)
-                gm = lam0 * self._attempts_per_request(bm, um)[0] - mid
-                if np.sign(gm) == np.sign(gap[i]) and gm != 0:
-                    lo = mid
-                else:
-                    hi = mid
-            found.append(0.5 * (lo + hi))
-        return [self._record(lam0, x, (gap[min(np.searchsorted(grid, x), _GRID - 1)])) for x in found]
-
-    def _record(self, lam0: float, x: float, _gap) -> BoundedEquilibrium:
-        step = max(1e-6 * max(x, 1.0), 1e-9)
-        pts = np.array([max(x - step, 0.0), x + step])
-        b, u = self.outcome_shares(pts)
-        slope = lam0 * np.diff(self._attempts_per_request(b, u))[0] / (pts[1] - pts[0])
-        bx, ux = self.outcome_shares(x)
-        share = float(self._goodput_share(bx, ux)[0]) if lam0 > 0 else 1.0
-        return BoundedEquilibrium(attempt_rate=float(x), blocked=float(bx[0]), timed_out=float(ux[0]),
-                                  goodput_share=share, stable=bool(slope < 1.0))
-
-    def worst_goodput_share(self, arrival_rate) -> float:
-        """Goodput share of the worst stable equilibrium at a base rate (the state a collapse ends in)."""
-        return min(e.goodput_share for e in self.equilibria(arrival_rate) if e.stable)
+    def per_request(self, arrival_rate, attempt_rate):
+        blocked, late = self.outcome_shares(attempt_rate)
+        return (*retried_attempts(self, blocked, late, self.retry_rejected), blocked, late)
 
 
-def defended_band(queue: BoundedRetryingQueue, load_shares, *, tolerance: float = 0.05) -> pd.DataFrame:
+def defended_band(queue: DefendedQueue, load_shares, *, tolerance: float = 0.05) -> pd.DataFrame:
     """Per load share: stable equilibria, best and worst goodput share, and whether the queue is metastable.
 
-    Metastable: two stable equilibria whose goodput shares differ by more than ``tolerance``.
+    Metastable: two stable equilibria whose goodput shares differ by more than ``tolerance``
+    (NaN goodput where the model has no stable state).
+    ``queue`` is any defended queue of :mod:`reliability.retry` (a :class:`DefendedQueue`).
 
     Examples
     --------
@@ -177,7 +227,9 @@ def defended_band(queue: BoundedRetryingQueue, load_shares, *, tolerance: float 
     rows = []
     for s in shares:
         stable = [e for e in queue.equilibria(float(s) * queue.capacity) if e.stable]
-        best, worst = max(e.goodput_share for e in stable), min(e.goodput_share for e in stable)
+        # no stable state at all (breakers cycling above the onset): nothing to compare
+        best = max((e.goodput_share for e in stable), default=math.nan)
+        worst = min((e.goodput_share for e in stable), default=math.nan)
         rows.append({"load_share": float(s), "stable_equilibria": len(stable), "best_goodput_share": best,
                      "worst_goodput_share": worst, "metastable": best - worst > tolerance})
     return pd.DataFrame(rows)

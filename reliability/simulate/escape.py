@@ -138,7 +138,7 @@ def _one_run(s: _Setup, rng) -> tuple[float, bool, int, int, int]:
             now, _, kind, retries, prev_delay = heappop(events)
         else:
             now, kind, retries, prev_delay, arrival = arrival, _RETRY, 0, 0.0, next_arrival()
-            arrived += now >= count_after
+            arrived += count_after <= now < s.horizon  # a request at the horizon is not in the window
         if now >= s.horizon:
             return s.horizon, False, attempts, successes, arrived
         while inflight and inflight[0] <= now:

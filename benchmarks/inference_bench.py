@@ -1,0 +1,761 @@
+"""Inference: reliability's vectorised ABC-SMC against pyabc, and the incident inference on Dask.
+
+Measured in one run:
+
+* **the model call** -- one call of the incident model (run, figures, distance) for one particle,
+  against the cost per particle in a batch of 512. pyabc calls its model once per particle, so the
+  default inference through pyabc would cost (simulations it needed) x (single-call cost); pyabc's
+  ``ABCSMC`` with its ``DaskDistributedSampler`` is also run on the real model for a small population
+  and a couple of generations, to measure its real time per particle.
+* **toy problems with known answers** -- a normal mean under a uniform prior, and a choice between a
+  point null and a free mean (exact Bayes factor): reliability's ``abc_smc`` and pyabc's ``ABCSMC``
+  with the same population, the same epsilon schedule (pyabc is given reliability's as a
+  ``ListEpsilon``) and the same kernels (twice the weighted covariance, model kernel 0.7). pyabc's
+  history database goes to a temporary folder.
+* **the incident inference** -- the default inference of one incident (the notebook's parameters) on
+  a local Dask cluster of 2 workers, the smoke inference, the speed-up from 1 to 2 workers (the
+  posteriors must be identical: a correctness check), and simulated incident-hours per second per
+  core beside the time of one bare model step.
+
+``python -m benchmarks.inference_bench`` runs only this part and replaces the inference section of
+``benchmarks/results.md``; ``python -m benchmarks`` includes it.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from scipy import stats
+
+from benchmarks.common import (AgreementError, Target, fmt_ratio, fmt_seconds, markdown_table, optional_import,
+                               version_of)
+from reliability.cluster import Cluster
+from reliability.incident import build_scenario, infer, load
+from reliability.incident.infer import FITTED_QUANTITIES, LatentPrior, figure_readings, simulate_batch
+from reliability.incident.measure import modelled
+from reliability.incident.smc import abc_smc
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "notebooks" / "04-incident-reconstruction.ipynb"
+RESULTS = Path(__file__).resolve().parent / "results.md"
+HEADING = "## Inference (ABC-SMC against pyabc, incident inference on Dask)"
+
+DEFAULT_LIMIT = 120.0  # seconds: default inference of one incident, 2 workers
+SMOKE_LIMIT = 10.0  # seconds: smoke inference
+SPEEDUP_TARGET = 1.7  # from 1 to 2 local workers
+
+# Toy problems: n = 10 points of sd 1, summarised by their mean (sufficient), prior U(-5, 5).
+TOY_N, TOY_LOW, TOY_HIGH = 10, -5.0, 5.0
+TOY_SD = 1.0 / math.sqrt(TOY_N)  # sd of the sample mean
+NORMAL_OBSERVED = 1.0  # observed mean, normal-mean problem
+CHOICE_OBSERVED = 0.5  # observed mean, model choice: model 0 "mean is 0", model 1 "mean ~ U(-5, 5)"
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """How big the inference benchmark is (``FULL`` for results.md, ``QUICK`` for the tests)."""
+
+    name: str
+    toy_particles: int
+    toy_generations: int
+    call_repetitions: int
+    pyabc_population: int  # 0: pyabc is not run on the incident model
+    pyabc_generations: int
+    workers: tuple[int, ...]  # local workers of the incident inference (first and last: the speed-up)
+    pyabc_toys: bool = True  # pyabc on the toy problems (slow: one model call per particle)
+    quick_inference: dict | None = None  # overrides the notebook's parameters (QUICK only)
+    incident: str = "proton-2025-01-09"
+    batch: int = 512
+    seed: int = 20250109
+
+
+FULL = InferenceConfig("full", toy_particles=1000, toy_generations=8, call_repetitions=5, pyabc_population=20,
+                       pyabc_generations=2, workers=(1, 2))
+QUICK = InferenceConfig("quick", toy_particles=100, toy_generations=3, call_repetitions=1, pyabc_population=0,
+                        pyabc_generations=1, workers=(0,), pyabc_toys=False,
+                        quick_inference={"time_step_seconds": 240.0, "particles": 60, "max_generations": 2})
+
+
+# ----------------------------------------------------------------------------------------
+# The notebook's parameters
+# ----------------------------------------------------------------------------------------
+
+def notebook_parameters(path: Path = NOTEBOOK) -> tuple[dict, dict]:
+    """(default, smoke) parameters of the incident notebook: its ``parameters`` cell, and that cell
+    updated by ``metadata['reliability']['smoke_parameters']``."""
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    cell = next(c for c in notebook["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    default = {}
+    for node in ast.parse("".join(cell["source"])).body:
+        target = node.target if isinstance(node, ast.AnnAssign) else (node.targets[0] if isinstance(node, ast.Assign)
+                                                                       else None)
+        if isinstance(target, ast.Name) and node.value is not None:
+            default[target.id] = ast.literal_eval(node.value)
+    smoke = {**default, **notebook["metadata"].get("reliability", {}).get("smoke_parameters", {})}
+    return default, smoke
+
+
+_INFER_KEYS = ("particles", "max_generations", "batch", "seed", "max_evaluations")
+
+
+def inference_settings(parameters: dict) -> tuple[float, dict]:
+    """(time step, keyword arguments of ``infer``) from notebook parameters: the names ``infer`` takes."""
+    return float(parameters["time_step_seconds"]), {k: parameters[k] for k in _INFER_KEYS if k in parameters}
+
+
+# ----------------------------------------------------------------------------------------
+# One model call against a batch
+# ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ModelCall:
+    steps: int
+    time_step: float
+    dimensions: int
+    single: float  # seconds: one call for one particle (run, figures, distance)
+    batch: int
+    batched: float  # seconds: one call for a batch
+    bare_single: float  # seconds: scenario.run alone, one particle
+    bare_batched: float  # seconds: scenario.run alone, the batch
+
+    @property
+    def per_particle(self) -> float:
+        return self.batched / self.batch
+
+    @property
+    def bare_step(self) -> float:
+        """One bare time step of the model for one particle (its fixed cost: the floor of a step)."""
+        return self.bare_single / self.steps
+
+    @property
+    def bare_step_batched(self) -> float:
+        """One bare time step per particle in the batch."""
+        return self.bare_batched / self.steps / self.batch
+
+
+class IncidentProblem:
+    """The scenario, latent prior and fitted figures of one incident at one time step, and one reading."""
+
+    def __init__(self, name: str, time_step: float):
+        self.scenario = build_scenario(load(name), time_step=time_step)
+        self.prior = LatentPrior(self.scenario.unknowns)
+        incident = self.scenario.incident
+        self.fitted = tuple(f.id for f in incident.figures if modelled(f) and f.quantity in FITTED_QUANTITIES)
+        self.reading = figure_readings(incident)[0]
+
+    def draw(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        z = self.prior.low + rng.random((n, len(self.prior.low))) * (self.prior.high - self.prior.low)
+        return z, rng.integers(0, len(self.scenario.variants), size=n)
+
+    def distance(self, z: np.ndarray, variant: np.ndarray) -> np.ndarray:
+        return simulate_batch(self.scenario, self.prior, self.fitted, self.reading, (z, variant, 0))[0]
+
+
+def _median_time(function: Callable[[], Any], repetitions: int) -> float:
+    function()  # warm-up: lazy imports and first-call costs out of the measurement
+    times = []
+    for _ in range(repetitions):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_model_call(problem: IncidentProblem, config: InferenceConfig) -> ModelCall:
+    """Time one call for one particle against one call for a batch, with and without figures and distance."""
+    one, many = problem.draw(1, config.seed), problem.draw(config.batch, config.seed + 1)
+    scenario = problem.scenario
+
+    def bare(zv):
+        return lambda: scenario.run(problem.prior.values(zv[0]), zv[1])
+
+    reps, few = max(3 * config.call_repetitions, 1), max(config.call_repetitions, 1)
+    return ModelCall(
+        steps=len(scenario.times), time_step=scenario.time_step, dimensions=len(problem.prior.low),
+        single=_median_time(lambda: problem.distance(*one), reps), batch=config.batch,
+        batched=_median_time(lambda: problem.distance(*many), few),
+        bare_single=_median_time(bare(one), reps), bare_batched=_median_time(bare(many), few))
+
+
+# ----------------------------------------------------------------------------------------
+# pyabc on the incident model
+# ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PyabcRun:
+    population: int
+    generations: int
+    simulations: int
+    seconds: float
+    workers: int
+    sampler: str
+    note: str = ""
+
+    @property
+    def per_particle(self) -> float:
+        return self.seconds / self.simulations if self.simulations else math.nan
+
+
+class _PyabcIncidentModel:
+    """pyabc's model interface on the incident: one call, one particle, one variant (a pyabc model)."""
+
+    def __init__(self, problem: IncidentProblem, variant: int):
+        self.problem, self.variant = problem, variant
+        self.keys = [f"z{i}" for i in range(len(problem.prior.low))]
+
+    def __call__(self, parameters) -> dict:
+        z = np.array([[float(parameters[k]) for k in self.keys]])
+        distance = float(self.problem.distance(z, np.array([self.variant]))[0])
+        return {"distance": distance if math.isfinite(distance) else 1e12}
+
+
+def _distance_is_output(simulated, observed) -> float:
+    return simulated["distance"]
+
+
+def _box_prior(pyabc, low, high):
+    return pyabc.Distribution(**{f"z{i}": pyabc.RV("uniform", lo, hi - lo) for i, (lo, hi) in enumerate(zip(low, high))})
+
+
+def _kernels(pyabc, models: int) -> dict:
+    """Kernels as reliability's: Gaussian with twice the weighted covariance, model kernel 0.7."""
+    transition = [pyabc.MultivariateNormalTransition(scaling=2.0, bandwidth_selector=lambda n, d: 1.0)
+                  for _ in range(models)]
+    return dict(transitions=transition, model_perturbation_kernel=pyabc.ModelPerturbationKernel(
+        models, probability_to_stay=0.7))
+
+
+def bench_pyabc_incident(problem: IncidentProblem, config: InferenceConfig, log) -> PyabcRun | None:
+    """pyabc's ABCSMC with its DaskDistributedSampler on the real incident model (2 local workers)."""
+    pyabc = optional_import("pyabc")
+    if pyabc is None or not config.pyabc_population:
+        return None
+    from distributed import Client, LocalCluster
+
+    workers = 2
+    log(f"pyabc on the incident model: population {config.pyabc_population}, "
+        f"{config.pyabc_generations} generations, {workers} Dask workers")
+    models = [_PyabcIncidentModel(problem, v) for v in range(len(problem.scenario.variants))]
+    priors = [_box_prior(pyabc, problem.prior.low, problem.prior.high) for _ in models]
+    with tempfile.TemporaryDirectory(prefix="pyabc-history-") as folder, \
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                         silence_logs=40) as cluster, Client(cluster) as client:
+        sampler = pyabc.sampler.DaskDistributedSampler(dask_client=client, batch_size=1)
+        abc = pyabc.ABCSMC(models, priors, _distance_is_output, population_size=config.pyabc_population,
+                           sampler=sampler, **_kernels(pyabc, len(models)))
+        abc.new(f"sqlite:///{Path(folder) / 'history.db'}", {"distance": 0.0})
+        start = time.perf_counter()
+        history = abc.run(max_nr_populations=config.pyabc_generations)
+        seconds = time.perf_counter() - start
+        simulations = int(history.total_nr_simulations)
+    return PyabcRun(config.pyabc_population, config.pyabc_generations, simulations, seconds, workers,
+                    "DaskDistributedSampler (batch_size=1)")
+
+
+# ----------------------------------------------------------------------------------------
+# Toy problems with known answers
+# ----------------------------------------------------------------------------------------
+
+def _truncated_normal(mean, sd):
+    return stats.truncnorm((TOY_LOW - mean) / sd, (TOY_HIGH - mean) / sd, loc=mean, scale=sd)
+
+
+def _exact_choice() -> float:
+    """P(model 0 | observed mean) with equal model priors: point null N(0, s^2) against U(-5, 5) * N(mu, s^2)."""
+    null = stats.norm.pdf(CHOICE_OBSERVED, 0.0, TOY_SD)
+    free = (stats.norm.cdf((TOY_HIGH - CHOICE_OBSERVED) / TOY_SD)
+            - stats.norm.cdf((TOY_LOW - CHOICE_OBSERVED) / TOY_SD)) / (TOY_HIGH - TOY_LOW)
+    return float(null / (null + free))
+
+
+def _abc_target_choice(epsilon: float) -> float:
+    """P(model 0 | |mean - observed| <= epsilon): what ABC estimates at threshold ``epsilon`` (exact)."""
+    if math.isinf(epsilon):
+        return 0.5  # every simulation accepted: the model prior
+    if epsilon <= 0:
+        return _exact_choice()
+    x, s = CHOICE_OBSERVED, TOY_SD
+    null = stats.norm.cdf((x + epsilon) / s) - stats.norm.cdf((x - epsilon) / s)
+
+    def integral(c):  # integral over mu in [low, high] of Phi((c - mu) / s), by parts
+        def g(u):
+            return u * stats.norm.cdf(u) + stats.norm.pdf(u)
+        return s * (g((c - TOY_LOW) / s) - g((c - TOY_HIGH) / s))
+
+    free = (integral(x + epsilon) - integral(x - epsilon)) / (TOY_HIGH - TOY_LOW)
+    return float(null / (null + free))
+
+
+@dataclass(frozen=True)
+class ToyRow:
+    problem: str
+    method: str
+    mean: float
+    sd: float
+    model_probability: float  # NaN for the one-model problem
+    simulations: int
+    generations: int
+    seconds: float
+    final_epsilon: float
+
+
+def _our_toy_simulate(observed: float, models: int):
+    def simulate(jobs):
+        out = []
+        for z, model, seed in jobs:
+            rng = np.random.default_rng(seed)
+            mean = np.where(model == 0, 0.0, z[:, 0]) if models == 2 else z[:, 0]
+            out.append((np.abs(mean + TOY_SD * rng.standard_normal(len(z)) - observed), {}))
+        return out
+    return simulate
+
+
+def _ours(problem: str, observed: float, models: int, config: InferenceConfig) -> tuple[ToyRow, list[float]]:
+    start = time.perf_counter()
+    result = abc_smc(_our_toy_simulate(observed, models), np.array([TOY_LOW]), np.array([TOY_HIGH]), models,
+                     particles=config.toy_particles, seed=config.seed, max_generations=config.toy_generations,
+                     batch=config.batch, tolerance=0.0)
+    seconds = time.perf_counter() - start
+    final = result.final
+    free = final.model == models - 1  # the free mean: the only model in the normal-mean problem
+    w = final.weight[free] / final.weight[free].sum()
+    mean = float(w @ final.z[free, 0])
+    sd = math.sqrt(float(w @ (final.z[free, 0] - mean) ** 2))
+    probability = float(final.model_probabilities[0]) if models == 2 else math.nan
+    schedule = [g.epsilon for g in result.generations]
+    return ToyRow(problem, "reliability abc_smc", mean, sd, probability, result.evaluations, len(result.generations),
+                  seconds, schedule[-1]), schedule
+
+
+def _pyabc_toy_mean(parameters):
+    return {"mean": float(parameters["mu"]) + TOY_SD * np.random.standard_normal()}
+
+
+def _pyabc_toy_null(parameters):
+    return {"mean": TOY_SD * np.random.standard_normal()}
+
+
+def _pyabc_toy_distance(simulated, observed):
+    return abs(simulated["mean"] - observed["mean"])
+
+
+def _pyabc(problem: str, observed: float, models: int, schedule: list[float], config: InferenceConfig,
+           pyabc) -> ToyRow:
+    functions = [_pyabc_toy_null, _pyabc_toy_mean] if models == 2 else [_pyabc_toy_mean]
+    priors = [pyabc.Distribution(mu=pyabc.RV("uniform", TOY_LOW, TOY_HIGH - TOY_LOW)) for _ in functions]
+    np.random.seed(config.seed % 2**32)
+    with tempfile.TemporaryDirectory(prefix="pyabc-history-") as folder:
+        # Generation 0 accepts every proposal (reliability's threshold there is inf); a finite stand-in keeps
+        # pyabc's own stopping test (inf - inf) free of a RuntimeWarning.
+        finite = [min(e, 1e300) for e in schedule]
+        abc = pyabc.ABCSMC(functions, priors, _pyabc_toy_distance, population_size=config.toy_particles,
+                           eps=pyabc.epsilon.ListEpsilon(finite), sampler=pyabc.sampler.SingleCoreSampler(),
+                           **_kernels(pyabc, len(functions)))
+        abc.new(f"sqlite:///{Path(folder) / 'history.db'}", {"mean": observed})
+        start = time.perf_counter()
+        history = abc.run(max_nr_populations=len(schedule))
+        seconds = time.perf_counter() - start
+        probabilities = history.get_model_probabilities(history.max_t)["p"]  # indexed by model; dead models absent
+        p0 = float(probabilities.get(0, 0.0))
+        frame, w = history.get_distribution(m=models - 1, t=history.max_t)
+        simulations, generations = int(history.total_nr_simulations), int(history.n_populations)
+    mu = frame["mu"].to_numpy()
+    mean = float(w @ mu)
+    return ToyRow(problem, f"pyabc {version_of('pyabc')} ABCSMC", mean, math.sqrt(float(w @ (mu - mean) ** 2)),
+                  p0 if models == 2 else math.nan, simulations, generations, seconds, schedule[-1])
+
+
+def abc_target(observed: float, epsilon: float) -> tuple[float, float]:
+    """(mean, sd) of the free mean's ABC posterior at threshold ``epsilon`` (exact, on a fine grid): the prior
+    times P(|simulated mean - observed| <= epsilon | mu); at epsilon = 0 the truncated normal posterior."""
+    mu = np.linspace(TOY_LOW, TOY_HIGH, 200_001)
+    if math.isinf(epsilon):
+        density = np.ones_like(mu)
+    elif epsilon <= 0:
+        density = stats.norm.pdf(observed, mu, TOY_SD)
+    else:
+        density = stats.norm.cdf((observed + epsilon - mu) / TOY_SD) - stats.norm.cdf((observed - epsilon - mu) / TOY_SD)
+    density = density / density.sum()
+    mean = float(density @ mu)
+    return mean, math.sqrt(float(density @ (mu - mean) ** 2))
+
+
+def _check_toy(row: ToyRow, problem: "ToyProblem") -> None:
+    """Against ABC's exact target at the row's final threshold: mean within 0.1 (a third of the exact
+    posterior sd), sd within 25 %, P(model 0) within 0.1."""
+    mean, sd = abc_target(problem.observed, row.final_epsilon)
+    problems = []
+    if abs(row.mean - mean) > 0.1:
+        problems.append(f"posterior mean {row.mean:.3f} against {mean:.3f}")
+    if abs(row.sd / sd - 1) > 0.25:
+        problems.append(f"posterior sd {row.sd:.3f} against {sd:.3f}")
+    if problem.models == 2:
+        target = problem.target_probability(row.final_epsilon)
+        if abs(row.model_probability - target) > 0.1:
+            problems.append(f"P(model 0) {row.model_probability:.3f} against {target:.3f}")
+    if problems:
+        raise AgreementError(f"{row.method} on the {row.problem} at threshold {row.final_epsilon:.3g}: "
+                             + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class ToyProblem:
+    name: str
+    observed: float
+    models: int
+    exact_mean: float
+    exact_sd: float
+    exact_probability: float  # NaN: one model
+    target_probability: Callable[[float], float] | None = None  # ABC's exact target at a threshold
+
+
+def toy_problems() -> tuple[ToyProblem, ...]:
+    normal = _truncated_normal(NORMAL_OBSERVED, TOY_SD)
+    free = _truncated_normal(CHOICE_OBSERVED, TOY_SD)
+    return (ToyProblem("normal mean", NORMAL_OBSERVED, 1, float(normal.mean()), float(normal.std()), math.nan),
+            ToyProblem("model choice", CHOICE_OBSERVED, 2, float(free.mean()), float(free.std()), _exact_choice(),
+                       _abc_target_choice))
+
+
+def bench_toys(config: InferenceConfig, log, *, sampler: Callable = _ours) -> list[tuple[ToyProblem, list[ToyRow]]]:
+    """Each toy problem by reliability's abc_smc, then by pyabc on the same epsilon schedule; answers checked."""
+    pyabc = optional_import("pyabc")
+    out = []
+    for problem in toy_problems():
+        log(f"toy {problem.name}: abc_smc, {config.toy_particles} particles")
+        ours, schedule = sampler(problem.name, problem.observed, problem.models, config)
+        _check_toy(ours, problem)
+        rows = [ours]
+        if pyabc is not None and config.pyabc_toys:
+            log(f"toy {problem.name}: pyabc, same schedule ({len(schedule)} generations)")
+            theirs = _pyabc(problem.name, problem.observed, problem.models, schedule, config, pyabc)
+            _check_toy(theirs, problem)
+            rows.append(theirs)
+        out.append((problem, rows))
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# The incident inference on a local Dask cluster
+# ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InferenceRun:
+    label: str
+    workers: int
+    time_step: float
+    settings: dict
+    steps: int
+    start_seconds: float  # opening and closing the local cluster
+    seconds: float  # the inference itself, cluster up
+    simulations: int
+    generations: dict  # reading -> generations
+    stopped: dict  # reading -> why it stopped
+    posterior: Any
+
+    @property
+    def wall(self) -> float:
+        """What ``infer(scenario)`` costs a caller: the cluster it opens and closes, and the inference."""
+        return self.start_seconds + self.seconds
+
+    @property
+    def incident_hours(self) -> float:
+        return self.simulations * self.steps * self.time_step / 3600.0
+
+    @property
+    def hours_per_core_second(self) -> float:
+        return self.incident_hours / (self.seconds * max(self.workers, 1))
+
+
+def run_inference(label: str, incident: str, time_step: float, settings: dict, workers: int, log) -> InferenceRun:
+    """``infer`` on a cluster of ``workers`` local processes (0: this process), timing the cluster apart."""
+    scenario = build_scenario(load(incident), time_step=time_step)
+    log(f"{label}: {incident}, time step {time_step:g} s, {settings or 'infer defaults'}, {workers} workers")
+    start = time.perf_counter()
+    cluster = Cluster(workers=workers)
+    opened = time.perf_counter() - start
+    try:
+        start = time.perf_counter()
+        posterior = infer(scenario, cluster=cluster, **settings)
+        seconds = time.perf_counter() - start
+    finally:
+        start = time.perf_counter()
+        cluster.close()
+        opened += time.perf_counter() - start
+    runs = posterior.runs
+    return InferenceRun(label, workers, time_step, dict(settings), len(scenario.times), opened, seconds,
+                        sum(r.evaluations for r in runs.values()),
+                        {k: len(r.generations) for k, r in runs.items()}, {k: r.stopped for k, r in runs.items()},
+                        posterior)
+
+
+def same_posterior(a, b) -> list[str]:
+    """Where two posteriors differ (every generation of every reading, bit for bit); empty when identical."""
+    differences = []
+    if list(a.runs) != list(b.runs):
+        return [f"readings {list(a.runs)} against {list(b.runs)}"]
+    for reading in a.runs:
+        ga, gb = a.runs[reading].generations, b.runs[reading].generations
+        if len(ga) != len(gb):
+            differences.append(f"{reading}: {len(ga)} generations against {len(gb)}")
+            continue
+        for t, (x, y) in enumerate(zip(ga, gb)):
+            for name in ("z", "model", "weight", "distance"):
+                if not np.array_equal(getattr(x, name), getattr(y, name)):
+                    differences.append(f"{reading}, generation {t}: {name} differs")
+            if x.evaluations != y.evaluations:
+                differences.append(f"{reading}, generation {t}: {x.evaluations} simulations against {y.evaluations}")
+    return differences
+
+
+@dataclass(frozen=True)
+class IncidentResult:
+    model_call: ModelCall
+    pyabc: PyabcRun | None
+    default: list  # InferenceRun per worker count of the config
+    smoke: InferenceRun | None
+    identical: bool | None  # posteriors of the first and last worker counts
+
+
+def bench_incident(config: InferenceConfig, log) -> IncidentResult:
+    default, smoke = notebook_parameters()
+    if config.quick_inference is not None:
+        default = smoke = {**default, **config.quick_inference}
+    time_step, settings = inference_settings(default)
+    problem = IncidentProblem(config.incident, time_step)
+    log(f"model call: one particle against a batch of {config.batch} ({len(problem.scenario.times)} steps)")
+    call = bench_model_call(problem, config)
+    pyabc_run = bench_pyabc_incident(problem, config, log)
+    # Last worker count first (the default inference on 2 workers), then the others on the same inference.
+    runs = [run_inference("default inference", config.incident, time_step, settings, w, log)
+            for w in reversed(config.workers)][::-1]
+    identical = None
+    if len(runs) > 1:
+        differences = same_posterior(runs[0].posterior, runs[-1].posterior)
+        if differences:
+            raise AgreementError(f"the posterior on {runs[0].workers} and {runs[-1].workers} workers differs: "
+                                 + "; ".join(differences[:5]))
+        identical = True
+    smoke_run = None
+    if config.quick_inference is None:
+        smoke_step, smoke_settings = inference_settings(smoke)
+        smoke_run = run_inference("smoke inference", config.incident, smoke_step, smoke_settings,
+                                  config.workers[-1], log)
+    return IncidentResult(call, pyabc_run, runs, smoke_run, identical)
+
+
+# ----------------------------------------------------------------------------------------
+# Targets and the markdown section
+# ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InferenceResult:
+    config: InferenceConfig
+    toys: list
+    incident: IncidentResult
+    load_before: str
+    load_after: str
+    seconds: float
+
+
+def _load() -> str:
+    try:
+        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def bench_inference(config: InferenceConfig = FULL, *, log: Callable[[str], None] | None = None) -> InferenceResult:
+    """Every measurement of this module, in one run (raises AgreementError on a wrong answer)."""
+    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    start, before = time.perf_counter(), _load()
+    toys = bench_toys(config, log)
+    incident = bench_incident(config, log)
+    return InferenceResult(config, toys, incident, before, _load(), time.perf_counter() - start)
+
+
+def inference_targets(result: InferenceResult) -> list[Target]:
+    inc = result.incident
+    runs = {r.workers: r for r in inc.default}
+    two = runs.get(2)
+    out = []
+    text = (f"{two.wall:.1f} s ({two.seconds:.1f} s inference + {two.start_seconds:.1f} s cluster start and close); "
+            f"{two.simulations:,} simulations") if two else "not in this configuration"
+    out.append(Target("inference", f"default inference of {result.config.incident} within {DEFAULT_LIMIT / 60:g} min "
+                      "on a local cluster of 2 workers", text, two and two.wall <= DEFAULT_LIMIT))
+    smoke = inc.smoke
+    out.append(Target("inference", f"smoke inference within {SMOKE_LIMIT:g} s",
+                      f"{smoke.wall:.1f} s ({smoke.seconds:.1f} s inference + {smoke.start_seconds:.1f} s cluster)"
+                      if smoke else "not in this configuration", smoke and smoke.wall <= SMOKE_LIMIT))
+    if 1 in runs and 2 in runs:
+        speedup = runs[1].seconds / runs[2].seconds
+        text = (f"{fmt_ratio(speedup)} ({runs[1].seconds:.1f} s on 1 worker, {runs[2].seconds:.1f} s on 2; with cluster "
+                f"start: {fmt_ratio(runs[1].wall / runs[2].wall)}); posteriors identical bit for bit")
+        met = speedup >= SPEEDUP_TARGET
+    else:
+        text, met = "not in this configuration", None
+    out.append(Target("inference", f"speed-up from 1 to 2 local workers ≥ {SPEEDUP_TARGET:g}x, same posterior", text, met))
+    run, call = inc.default[-1], inc.model_call
+    ceiling = call.time_step / 3600.0 / call.bare_step_batched
+    out.append(Target("inference", "simulated incident-hours per second per core, beside one bare model step",
+                      f"{run.hours_per_core_second:,.0f} h/s per core ({run.workers} workers); bare step "
+                      f"{fmt_seconds(call.bare_step)} for one particle, {fmt_seconds(call.bare_step_batched)} per "
+                      f"particle in a batch of {call.batch} (a ceiling of {ceiling:,.0f} h/s per core)", "measured"))
+    projected = run.simulations * call.single
+    out.append(Target("inference", "pyabc's one-particle model interface on the default inference (projection)",
+                      f"{run.simulations:,} simulations x {fmt_seconds(call.single)} per call = {projected / 60:,.0f} "
+                      f"min on one core ({projected / 120:,.0f} min on 2) against {run.seconds:.0f} s", "measured"))
+    return out
+
+
+def _verdict_text(target: Target) -> str:
+    return target.met if isinstance(target.met, str) else target.verdict
+
+
+def _model_call_section(call: ModelCall, pyabc_run: PyabcRun | None, run: InferenceRun) -> str:
+    rows = [["incident model + figures + distance (what a pyabc model call runs)", fmt_seconds(call.single),
+             fmt_seconds(call.batched), fmt_seconds(call.per_particle), fmt_ratio(call.single / call.per_particle)],
+            ["bare model run (`scenario.run`)", fmt_seconds(call.bare_single), fmt_seconds(call.bare_batched),
+             fmt_seconds(call.bare_batched / call.batch), fmt_ratio(call.bare_single * call.batch / call.bare_batched)],
+            ["one bare time step", fmt_seconds(call.bare_step), fmt_seconds(call.bare_batched / call.steps),
+             fmt_seconds(call.bare_step_batched), fmt_ratio(call.bare_step / call.bare_step_batched)]]
+    text = (f"{call.steps} time steps of {call.time_step:g} s, {call.dimensions} inferred dimensions. Median of "
+            "repetitions after a warm-up.\n\n"
+            + markdown_table(["call", "one particle", f"batch of {call.batch}", "per particle in the batch",
+                              "one particle costs"], rows) + "\n\n")
+    projected = run.simulations * call.single
+    lines = [["reliability `infer` (batches of 512 on Dask)", f"{run.workers}", f"{run.simulations:,}",
+              f"{run.seconds:.1f} s", fmt_seconds(run.seconds * max(run.workers, 1) / run.simulations)],
+             ["pyabc, projected: simulations x one single-particle call", "1", f"{run.simulations:,}",
+              f"{projected:,.0f} s ({projected / 3600:.1f} h)", fmt_seconds(call.single)]]
+    if pyabc_run is not None:
+        lines.append([f"pyabc {version_of('pyabc')} ABCSMC, {pyabc_run.sampler}, measured on the real model "
+                      f"(population {pyabc_run.population}, {pyabc_run.generations} generations)",
+                      f"{pyabc_run.workers}", f"{pyabc_run.simulations:,}", f"{pyabc_run.seconds:.1f} s",
+                      fmt_seconds(pyabc_run.per_particle * pyabc_run.workers)])
+        pyabc_projected = run.simulations * pyabc_run.per_particle
+        lines.append(["pyabc, projected from its measured time per particle on 2 workers", f"{pyabc_run.workers}",
+                      f"{run.simulations:,}", f"{pyabc_projected:,.0f} s ({pyabc_projected / 3600:.1f} h)",
+                      fmt_seconds(pyabc_run.per_particle * pyabc_run.workers)])
+    return text + ("The default inference through pyabc's one-particle model interface:\n\n"
+                   + markdown_table(["method", "workers", "simulations", "wall", "core time per simulation"], lines)
+                   + "\n")
+
+
+def _fmt(x, digits=3):
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _toy_section(toys, config: InferenceConfig) -> str:
+    rows = []
+    for problem, results in toys:
+        for r in results:
+            mean, sd = abc_target(problem.observed, r.final_epsilon)
+            target_p = problem.target_probability(r.final_epsilon) if problem.models == 2 else None
+            rows.append([problem.name, r.method, r.generations, f"{r.final_epsilon:.3g}", f"{r.simulations:,}",
+                         f"{_fmt(r.mean)} ({_fmt(mean)})", f"{_fmt(r.sd)} ({_fmt(sd)})",
+                         f"{_fmt(r.model_probability)} ({_fmt(target_p)})" if problem.models == 2 else "—",
+                         f"{r.seconds:.2f} s", fmt_seconds(r.seconds / r.simulations)])
+    exact = {p.name: p for p, _ in toys}
+    normal, choice = exact["normal mean"], exact["model choice"]
+    return (f"{TOY_N} points of sd 1 summarised by their mean, prior U({TOY_LOW:g}, {TOY_HIGH:g}), {config.toy_particles} "
+            f"particles. **Normal mean**: observed mean {NORMAL_OBSERVED:g}; exact posterior mean "
+            f"{normal.exact_mean:.3f}, sd {normal.exact_sd:.4f}. **Model choice**: observed mean {CHOICE_OBSERVED:g}, "
+            f"model 0 'the mean is 0' against model 1 'mean ~ U(-5, 5)', equal prior odds; exact P(model 0) = "
+            f"{choice.exact_probability:.4f} (Bayes factor {choice.exact_probability / (1 - choice.exact_probability):.3f}); "
+            f"model 1's posterior mean {choice.exact_mean:.3f}, sd {choice.exact_sd:.4f}. reliability's `abc_smc` ran "
+            "first (weighted-median thresholds, at most "
+            f"{config.toy_generations} generations); pyabc's `ABCSMC` was given the same thresholds (`ListEpsilon`), "
+            "population size, Gaussian kernels of twice the weighted covariance (`MultivariateNormalTransition("
+            "scaling=2)` with a unit bandwidth) and model kernel 0.7, with its `SingleCoreSampler` (both in one "
+            "process) and its history in a temporary folder. In brackets: ABC's exact target at the final threshold "
+            "(the prior times P(|simulated mean - observed| <= threshold)), which both must meet (mean within 0.1, sd "
+            "within 25 %, model probability within 0.1) before their times count.\n\n"
+            + markdown_table(["problem", "method", "generations", "final threshold", "simulations",
+                              "posterior mean (target)", "posterior sd (target)", "P(model 0) (target)", "wall",
+                              "per simulation"], rows) + "\n")
+
+
+def _inference_section(runs, smoke) -> str:
+    rows = []
+    for r in list(runs) + ([smoke] if smoke else []):
+        settings = ", ".join(f"{k}={v}" for k, v in r.settings.items()) or "infer's defaults"
+        rows.append([r.label, r.workers, f"{r.time_step:g} s", settings,
+                     "; ".join(f"{k}: {g}" for k, g in r.generations.items()), f"{r.simulations:,}",
+                     f"{r.seconds:.1f} s", f"{r.start_seconds:.1f} s", f"{r.wall:.1f} s",
+                     f"{r.hours_per_core_second:,.0f}",
+                     "; ".join(f"{k}: {why}" for k, why in r.stopped.items())])
+    return markdown_table(["run", "workers", "time step", "settings", "generations per reading", "simulations",
+                           "inference", "cluster start + close", "wall", "incident-h/s per core", "stopped"],
+                          rows) + "\n"
+
+
+def render_section(result: InferenceResult) -> str:
+    inc, targets = result.incident, inference_targets(result)
+    default, smoke = notebook_parameters()
+    return "\n".join([
+        HEADING, "",
+        f"`python -m benchmarks.inference_bench` ({result.config.name} configuration), {result.seconds:.0f} s; "
+        f"load average (1, 5, 15 min) {result.load_before} at the start and {result.load_after} at the end, on 2 "
+        f"cores shared with other jobs. pyabc {version_of('pyabc')}, distributed {version_of('distributed')}. "
+        f"Incident {result.config.incident}, with the parameters of notebooks/04 (time step "
+        f"{default['time_step_seconds']:g} s; smoke: {smoke['time_step_seconds']:g} s).", "",
+        markdown_table(["area", "target", "measured", "verdict"],
+                       [[t.area, t.target, t.measured, _verdict_text(t)] for t in targets]), "",
+        "### One model call against a batch", "",
+        _model_call_section(inc.model_call, inc.pyabc, inc.default[-1]),
+        "### Toy problems with known posteriors: reliability's abc_smc and pyabc's ABCSMC", "",
+        _toy_section(result.toys, result.config),
+        "### Incident inference on a local Dask cluster", "",
+        "The posteriors on 1 and 2 workers are compared bit for bit (every generation of every reading) before "
+        "any time counts. Incident-hours per core-second: simulations x the model's span / (inference time x "
+        "workers)." if inc.identical else "One run in this configuration (no speed-up measured).", "",
+        _inference_section(inc.default, inc.smoke),
+    ])
+
+
+def replace_section(page: str, section: str) -> str:
+    """``page`` with its inference section (from HEADING to the next ``## `` heading) replaced, or appended."""
+    if HEADING not in page:
+        return page.rstrip("\n") + "\n\n" + section
+    before, rest = page.split(HEADING, 1)
+    after = rest.split("\n## ", 1)
+    return before + section + ("\n## " + after[1] if len(after) > 1 else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.inference_bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny configuration, printed, nothing written")
+    parser.add_argument("--output", "-o", type=Path, default=RESULTS, help="results page whose section is replaced")
+    args = parser.parse_args(argv)
+    try:
+        result = bench_inference(QUICK if args.quick else FULL)
+    except AgreementError as exc:
+        print(f"answer-agreement check failed, nothing written: {exc}", file=sys.stderr)
+        return 1
+    section = render_section(result)
+    if args.quick:
+        print(section)
+        return 0
+    page = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
+    args.output.write_text(replace_section(page, section), encoding="utf-8")
+    print(section.split("### ", 1)[0])
+    return 0
+
+
+if __name__ == "__main__":  # the local Dask cluster starts worker processes: only under this guard
+    sys.exit(main())

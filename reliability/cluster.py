@@ -1,0 +1,138 @@
+"""Where batches of simulations run: in this process, on a local Dask cluster, or on an existing one.
+
+Inference particles, sensitivity designs and counterfactual sweeps are lists of independent batches.
+:class:`Cluster` runs them with Dask distributed: by default a local cluster with one worker process per
+core, started here and closed with the cluster; with a scheduler address (the ``scheduler`` argument or
+the ``RELIABILITY_SCHEDULER`` environment variable, which notebooks read) the same batches go to an
+existing cluster. ``workers=0`` runs them in this process, one after the other (doctests, small runs).
+
+Results come back in the order the batches were given, whatever order workers finish them in, and each
+batch carries its own seed, so the same work gives the same numbers on any number of workers.
+
+Examples
+--------
+>>> with Cluster(workers=0) as cluster:
+...     cluster.map(pow, [2, 3], [10, 2])
+[1024, 9]
+>>> Cluster(workers=0)
+Cluster(in this process)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Iterable
+
+__all__ = ["Cluster", "SCHEDULER_VARIABLE", "scheduler_address"]
+
+#: The environment variable naming an existing Dask scheduler (``tcp://host:8786``) for notebooks.
+SCHEDULER_VARIABLE = "RELIABILITY_SCHEDULER"
+
+
+def scheduler_address(scheduler: str | None = None) -> str | None:
+    """The scheduler to use: ``scheduler`` if given, else ``$RELIABILITY_SCHEDULER``, else None (local)."""
+    if scheduler is None:
+        scheduler = os.environ.get(SCHEDULER_VARIABLE) or None
+    if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
+        raise TypeError(f"scheduler must be an address such as 'tcp://host:8786', got {scheduler!r}")
+    return scheduler.strip() if scheduler else None
+
+
+def _check_workers(workers) -> int | None:
+    if workers is None:
+        return None
+    if isinstance(workers, bool) or not isinstance(workers, int) and not hasattr(workers, "__index__"):
+        raise TypeError(f"workers must be a whole number >= 0, got {workers!r}")
+    workers = int(workers)
+    if not 0 <= workers <= 256:
+        raise ValueError(f"workers must be between 0 (this process) and 256, got {workers!r}")
+    return workers
+
+
+class Cluster:
+    """Run batches in this process (``workers=0``), on a local Dask cluster, or at ``scheduler``.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of an existing Dask scheduler; default ``$RELIABILITY_SCHEDULER``, else a local cluster.
+    workers : int, optional
+        Worker processes of the local cluster (default: one per core); 0 runs everything here.
+    timeout : float
+        Seconds to wait for a scheduler to answer before a ``ValueError`` naming its address.
+    """
+
+    def __init__(self, scheduler: str | None = None, workers: int | None = None, timeout: float = 10.0):
+        self.address = scheduler_address(scheduler)
+        self._workers = _check_workers(workers)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 600:
+            raise ValueError(f"timeout must be a number of seconds in (0, 600], got {timeout!r}")
+        self._client = self._local = None
+        self._shared: dict[int, Any] = {}
+        if self.address is not None:
+            self._client = self._connect(self.address, float(timeout))
+        elif self._workers != 0:
+            self._client = self._start_local(self._workers or os.cpu_count() or 1)
+
+    @staticmethod
+    def _connect(address, timeout):
+        from distributed import Client
+
+        try:
+            return Client(address, timeout=f"{timeout}s", set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ValueError(f"scheduler {address!r} did not answer within {timeout:g} s "
+                             f"(is a Dask scheduler running there?): {exc}") from None
+
+    def _start_local(self, workers):
+        from distributed import Client, LocalCluster
+
+        # One single-threaded process per worker: the models are numpy-bound and hold the GIL.
+        self._local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=40)
+        return Client(self._local, set_as_default=False)
+
+    @property
+    def workers(self) -> int:
+        """Worker processes the batches are spread over (0: this process)."""
+        if self._client is None:
+            return 0
+        return len(self._client.scheduler_info().get("workers", {}))
+
+    def share(self, value: Any) -> Any:
+        """``value`` sent once to every worker (a scenario, say); pass what this returns to :meth:`map`."""
+        if self._client is None:
+            return value
+        key = id(value)
+        if key not in self._shared:
+            self._shared[key] = (value, self._client.scatter(value, broadcast=True, hash=False))
+        return self._shared[key][1]
+
+    def map(self, function: Callable, *iterables: Iterable) -> list:
+        """``[function(*args) for args in zip(*iterables)]``, spread over the workers, in the given order."""
+        if self._client is None:
+            return [function(*args) for args in zip(*iterables)]
+        columns = [list(items) for items in iterables]
+        futures = self._client.map(function, *columns, pure=False)
+        return self._client.gather(futures)
+
+    def close(self) -> None:
+        """Close the client, and the local cluster if this object started it."""
+        if self._client is not None:
+            self._client.close()
+        if self._local is not None:
+            self._local.close()
+        self._client = self._local = None
+        self._shared.clear()
+
+    def __enter__(self) -> "Cluster":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self._client is None:
+            return "Cluster(in this process)"
+        where = self.address or "a local cluster"
+        return f"Cluster({where}, {self.workers} workers)"

@@ -1,0 +1,351 @@
+"""ABC-SMC with model choice, vectorised: whole batches of particles are proposed, simulated and weighted.
+
+The algorithm is that of Toni et al. (2009, J. R. Soc. Interface 6:187) with the adaptive kernels of
+Beaumont et al. (2009, Biometrika 96:983) and the conventions of pyabc's ``ABCSMC``: a model index
+perturbed by a kernel that keeps it with probability 0.7 (pyabc's ``ModelPerturbationKernel``), the
+parameters of the chosen model drawn from that model's population and moved by a component-wise
+Gaussian with twice its weighted variance (Beaumont et al. 2009; Filippi et al. 2013, Stat. Appl.
+Genet. Mol. Biol. 12:87, "component-wise normal"), weights ``prior / proposal`` normalised within each model, model
+probabilities the share of the unnormalised weights, and each threshold the weighted median of the
+previous generation's distances (pyabc's ``MedianEpsilon``).
+
+The prior is uniform on a box in a latent space (the caller maps it: logarithms for log-scale priors,
+rounding for whole numbers, floor for choices), so the prior density is one constant. Each kernel is
+truncated to the box, one dimension at a time, and its density includes the truncation: with twenty
+unknowns, rejecting proposals outside the box instead would reject nearly all of them.
+
+Why not pyabc itself: pyabc evaluates one particle per model call, and one call of an incident model
+costs about as much as a batch of 100 (numpy's fixed cost per step dominates), so the default inference
+would take an hour where this takes a minute (``benchmarks/inference_bench.py`` measures both on the same
+problem and compares their posteriors).
+
+Every batch of proposals has an identity (generation, batch) from which its random numbers are drawn,
+and batches are accepted in identity order, so the result does not depend on how many workers ran
+them or in which order they finished.
+
+Examples
+--------
+A normal mean with a known answer: prior uniform on (-5, 5), data mean 1.0 of 10 points with sd 1, so
+the posterior is close to N(1.0, 1/10); the distance is ``|simulated mean - 1.0|``.
+
+>>> import numpy as np
+>>> def simulate(batches):
+...     out = []
+...     for z, model, seed in batches:
+...         rng = np.random.default_rng(seed)
+...         means = z[:, 0] + rng.standard_normal(len(z)) / np.sqrt(10)
+...         out.append((np.abs(means - 1.0), {}))
+...     return out
+>>> result = abc_smc(simulate, np.array([-5.0]), np.array([5.0]), 1, particles=400, seed=1,
+...                  target_epsilon=0.05)
+>>> posterior_mean = float(np.sum(result.final.weight * result.final.z[:, 0]))
+>>> abs(posterior_mean - 1.0) < 0.1
+True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+from scipy.special import logsumexp, ndtr, ndtri
+
+__all__ = ["Population", "SMCResult", "abc_smc", "weighted_quantile", "MODEL_STAY"]
+
+#: Probability that a proposed particle keeps its parent's model (pyabc's default).
+MODEL_STAY = 0.7
+
+# Batches: the unit of work (and of randomness) sent to a worker.
+_MAX_BATCHES_PER_ROUND = 32
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q) -> np.ndarray:
+    """Quantiles ``q`` (0-1) of ``values`` with ``weights``: the inverse of the weighted CDF (step form)."""
+    order = np.argsort(values, kind="stable")
+    values, weights = np.asarray(values)[order], np.asarray(weights)[order]
+    cumulative = np.cumsum(weights)
+    cumulative /= cumulative[-1]
+    index = np.searchsorted(cumulative, np.atleast_1d(q), side="left")
+    return values[np.minimum(index, len(values) - 1)]
+
+
+@dataclass(frozen=True)
+class Population:
+    """One generation: particles (latent values, model index), weights summing to one, and bookkeeping.
+
+    ``evaluations`` counts simulated proposals, ``proposals`` every draw (the same: every draw is inside),
+    ``failures`` simulations that failed (rejected, counted), ``log_evidence`` the log of the estimated
+    prior probability that a simulation lands within ``epsilon`` (all models together).
+    """
+
+    z: np.ndarray
+    model: np.ndarray
+    weight: np.ndarray
+    distance: np.ndarray
+    outputs: Mapping[str, np.ndarray]
+    identity: np.ndarray
+    epsilon: float
+    evaluations: int
+    proposals: int
+    failures: int
+    model_probabilities: np.ndarray
+    log_evidence: float
+    # Distances and log(prior/proposal) of every simulated proposal, for evidence at other thresholds.
+    all_distance: np.ndarray = field(repr=False, default=None)
+    all_log_ratio: np.ndarray = field(repr=False, default=None)
+    all_model: np.ndarray = field(repr=False, default=None)
+
+    @property
+    def acceptance(self) -> float:
+        return len(self.weight) / max(self.evaluations, 1)
+
+    @property
+    def ess(self) -> float:
+        """Effective sample size of the weights (Kish)."""
+        return float(1.0 / np.sum(self.weight ** 2))
+
+    def log_evidence_at(self, epsilon: float, model: int | None = None) -> float:
+        """Log prior probability that a simulation (of ``model``, or any) lands within ``epsilon`` (at most the
+        previous generation's threshold: the proposals beyond it are not weighed)."""
+        keep = self.all_distance <= epsilon
+        if model is not None:
+            keep &= self.all_model == model
+        if not keep.any():
+            return -math.inf
+        return float(logsumexp(self.all_log_ratio[keep]) - math.log(self.proposals))
+
+
+@dataclass(frozen=True)
+class SMCResult:
+    """Every generation of one run, and why it stopped."""
+
+    generations: tuple[Population, ...]
+    models: int
+    stopped: str
+    converged: bool
+    shifts: tuple[float, ...]
+
+    @property
+    def final(self) -> Population:
+        return self.generations[-1]
+
+    @property
+    def evaluations(self) -> int:
+        return sum(g.evaluations for g in self.generations)
+
+
+def _check_whole(name, value, least, most):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a whole number, got {value!r}")
+    if not least <= value <= most:
+        raise ValueError(f"{name} must be between {least} and {most}, got {value!r}")
+    return int(value)
+
+
+class _Kernels:
+    """The proposal of one generation: the model kernel, and per model a mixture of component-wise
+    Gaussians truncated to the prior box (log densities exact, truncation included)."""
+
+    def __init__(self, population: Population, models: int, low: np.ndarray, high: np.ndarray):
+        self.probabilities = population.model_probabilities
+        self.alive = np.flatnonzero(self.probabilities > 0)
+        self.models, self.low, self.high, self.members = models, low, high, {}
+        pooled = self._scale(population.z, population.weight, high - low)
+        for m in self.alive:
+            mine = population.model == m
+            w = population.weight[mine] / population.weight[mine].sum()
+            scale = self._scale(population.z[mine], w, high - low) if mine.sum() >= 2 else pooled
+            members = population.z[mine]
+            # log of each member's kernel mass inside the box, per dimension (the truncation)
+            mass = np.log(np.maximum(ndtr((high - members) / scale) - ndtr((low - members) / scale), 1e-300))
+            self.members[m] = (members, np.log(w), w, scale, mass)
+
+    @staticmethod
+    def _scale(z, w, width):
+        mean = w @ z / w.sum()
+        variance = (w / w.sum()) @ (z - mean) ** 2
+        # Twice the weighted variance (Beaumont et al. 2009), with a floor of 1e-3 of the prior width
+        # that keeps a collapsed population able to move.
+        return np.sqrt(2.0 * variance + (1e-3 * width) ** 2)
+
+    def model_log_density(self, model: np.ndarray) -> np.ndarray:
+        k = len(self.alive)
+        if k == 1:
+            return np.where(model == self.alive[0], 0.0, -np.inf)
+        kernel = np.full((self.models, self.models), (1 - MODEL_STAY) / (k - 1))
+        np.fill_diagonal(kernel, MODEL_STAY)
+        mix = self.probabilities @ kernel
+        mix[self.probabilities <= 0] = 0.0
+        with np.errstate(divide="ignore"):
+            return np.log(mix[model])
+
+    def sample(self, rng, n):
+        parents = rng.choice(self.models, size=n, p=self.probabilities)
+        model = parents.copy()
+        if len(self.alive) > 1:
+            move = rng.random(n) >= MODEL_STAY
+            for i in np.flatnonzero(move):
+                model[i] = rng.choice(self.alive[self.alive != parents[i]])
+        z = np.empty((n, len(self.low)))
+        for m in self.alive:
+            rows = np.flatnonzero(model == m)
+            members, _, w, scale, _ = self.members[m]
+            centre = members[rng.choice(len(members), size=len(rows), p=w)]
+            # inverse-CDF draw of a Gaussian truncated to the box, one dimension at a time
+            a, b = ndtr((self.low - centre) / scale), ndtr((self.high - centre) / scale)
+            u = a + rng.random((len(rows), len(self.low))) * (b - a)
+            z[rows] = np.clip(centre + scale * ndtri(np.clip(u, 1e-300, 1 - 1e-16)), self.low, self.high)
+        return z, model
+
+    def log_density(self, z, model, chunk=256):
+        out = self.model_log_density(model)
+        for m in self.alive:
+            rows = np.flatnonzero(model == m)
+            members, log_w, _, scale, mass = self.members[m]
+            constant = -np.sum(np.log(scale)) - 0.5 * len(scale) * math.log(2 * math.pi)
+            for start in range(0, len(rows), chunk):
+                part = rows[start:start + chunk]
+                standard = (z[part, None, :] - members[None, :, :]) / scale
+                log_k = -0.5 * np.sum(standard ** 2, axis=2) + constant - mass.sum(axis=1)[None, :]
+                out[part] += logsumexp(log_k + log_w[None, :], axis=1)
+        return out
+
+
+def _prior_batch(rng, low, high, models, n):
+    return low + rng.random((n, len(low))) * (high - low), rng.integers(0, models, size=n)
+
+
+def _generation(simulate, kernels, low, high, models, particles, epsilon, seed, t, batch, max_evaluations,
+                log_prior):
+    """Propose in rounds of batches until ``particles`` are accepted (or the evaluation cap is reached)."""
+    kept, evaluations, proposals, failures, index, acceptance = [], 0, 0, 0, 0, 0.5
+    records = []
+    while sum(len(k[0]) for k in kept) < particles and evaluations < max_evaluations:
+        missing = particles - sum(len(k[0]) for k in kept)
+        count = int(np.clip(math.ceil(1.2 * missing / max(acceptance, 1e-3) / batch), 1, _MAX_BATCHES_PER_ROUND))
+        jobs = []
+        for b in range(index, index + count):
+            rng = np.random.default_rng([seed, t, b])
+            z, model = _prior_batch(rng, low, high, models, batch) if kernels is None else kernels.sample(rng, batch)
+            proposals += batch
+            jobs.append((z, model, [seed, t, b, 1]))
+        index += count
+        results = simulate(jobs)
+        for (z, model, _), (distance, outputs), b in zip(jobs, results, range(index - count, index)):
+            distance = np.asarray(distance, dtype=float)
+            failed = np.isnan(distance)
+            failures += int(failed.sum())
+            evaluations += len(z)
+            ok = ~failed & (distance <= epsilon)
+            records.append((z, model, np.where(failed, np.inf, distance)))
+            ident = np.column_stack([np.full(len(z), t), np.full(len(z), b), np.arange(len(z))])
+            kept.append((z[ok], model[ok], distance[ok], {k: np.asarray(v)[ok] for k, v in outputs.items()}, ident[ok]))
+        acceptance = max(sum(len(k[0]) for k in kept) / max(evaluations, 1), 1e-3)
+    z = np.concatenate([k[0] for k in kept])[:particles]
+    model = np.concatenate([k[1] for k in kept])[:particles]
+    distance = np.concatenate([k[2] for k in kept])[:particles]
+    outputs = {key: np.concatenate([k[3][key] for k in kept])[:particles] for key in (kept[0][3] if kept else {})}
+    identity = np.concatenate([k[4] for k in kept])[:particles]
+    all_z = np.concatenate([r[0] for r in records])
+    all_model = np.concatenate([r[1] for r in records])
+    all_distance = np.concatenate([r[2] for r in records])
+    return z, model, distance, outputs, identity, evaluations, proposals, failures, all_z, all_model, all_distance
+
+
+def _weigh(kernels, z, model, log_prior, models):
+    """log(prior / proposal) of each particle (the prior is uniform on the box: one constant)."""
+    if kernels is None:  # generation 0 is drawn from the prior itself
+        return np.zeros(len(z))
+    return log_prior - kernels.log_density(z, model)
+
+
+def _population(simulate, kernels, low, high, models, particles, epsilon, seed, t, batch, max_evaluations,
+                previous_epsilon=math.inf):
+    width = high - low
+    log_prior = -math.log(models) - float(np.sum(np.log(width)))
+    (z, model, distance, outputs, identity, evaluations, proposals, failures, all_z, all_model,
+     all_distance) = _generation(simulate, kernels, low, high, models, particles, epsilon, seed, t, batch,
+                                 max_evaluations, log_prior)
+    if not len(z):
+        return None
+    log_w = _weigh(kernels, z, model, log_prior, models)
+    # Evidence is asked for at thresholds up to the previous one: weigh only the proposals within it.
+    finite = all_distance <= previous_epsilon
+    all_log_ratio = np.full(len(all_z), -np.inf)
+    all_log_ratio[finite] = _weigh(kernels, all_z[finite], all_model[finite], log_prior, models)
+    unnormalised = np.exp(log_w - log_w.max())
+    probabilities = np.array([unnormalised[model == m].sum() for m in range(models)])
+    probabilities /= probabilities.sum()
+    weight = np.zeros(len(z))
+    for m in range(models):
+        mine = model == m
+        if mine.any():
+            weight[mine] = probabilities[m] * unnormalised[mine] / unnormalised[mine].sum()
+    keep = all_distance <= epsilon
+    log_evidence = (float(logsumexp(all_log_ratio[keep]) - math.log(proposals)) if keep.any() else -math.inf)
+    return Population(z, model, weight, distance, outputs, identity, float(epsilon), evaluations, proposals,
+                      failures, probabilities, log_evidence, all_distance, all_log_ratio, all_model)
+
+
+def _shift(old: Population, new: Population, width) -> float:
+    """How far the posterior moved: the largest change of a 5/50/95 % quantile, in units of the new
+    5-95 % width of that parameter (at least a thousandth of its prior), or of a model probability."""
+    q = (0.05, 0.5, 0.95)
+    moves = [float(np.max(np.abs(new.model_probabilities - old.model_probabilities)))]
+    for d in range(new.z.shape[1]):
+        now, before = weighted_quantile(new.z[:, d], new.weight, q), weighted_quantile(old.z[:, d], old.weight, q)
+        spread = max(float(now[2] - now[0]), 1e-3 * width[d])
+        moves.append(float(np.max(np.abs(now - before))) / spread)
+    return max(moves)
+
+
+def abc_smc(simulate: Callable[[Sequence[tuple]], list], low: np.ndarray, high: np.ndarray, models: int, *,
+            particles: int = 1000, seed: int = 0, max_generations: int = 12, batch: int = 128,
+            min_acceptance: float = 0.002, max_evaluations: int = 200_000, tolerance: float = 0.1,
+            target_epsilon: float = 0.0) -> SMCResult:
+    """Run ABC-SMC with model choice until the posterior stops moving.
+
+    ``simulate(jobs)`` takes a list of ``(z, model, seed)`` batches (latent values n x d, model indices n,
+    a seed that is the batch's identity) and returns one ``(distance, outputs)`` per batch, in order:
+    ``distance`` n floats (NaN where the simulation failed), ``outputs`` a dict of n-arrays kept for the
+    accepted particles. It stops (``converged``) when the threshold has reached ``target_epsilon`` or
+    stopped falling (under 10 % a generation) and, in that last generation, no 5/50/95 % quantile moved
+    more than ``tolerance`` of that parameter's 5-95 % width, nor a model probability more than
+    ``tolerance``; else at ``max_generations``, at an acceptance
+    rate under ``min_acceptance``, or after ``max_evaluations`` simulations in one generation.
+    """
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    if low.ndim != 1 or low.shape != high.shape or not np.all(np.isfinite(low) & np.isfinite(high)):
+        raise ValueError(f"the prior box must be two finite vectors of one length, got {low!r} and {high!r}")
+    if not np.all(high > low):
+        raise ValueError(f"every prior range must have high > low, got low={low.tolist()} high={high.tolist()}")
+    models = _check_whole("models", models, 1, 10_000)
+    particles = _check_whole("particles", particles, 10, 1_000_000)
+    max_generations = _check_whole("max_generations", max_generations, 1, 1000)
+    batch = _check_whole("batch", batch, 1, 100_000)
+    width = high - low
+    first = _population(simulate, None, low, high, models, particles, math.inf, seed, 0, batch, max_evaluations)
+    if first is None or len(first.z) < particles:
+        return SMCResult((first,) if first is not None else (), models, "every simulation failed", False, ())
+    generations, shifts, stopped, converged = [first], [], "max_generations", False
+    while len(generations) < max_generations:
+        previous = generations[-1]
+        epsilon = float(weighted_quantile(previous.distance, previous.weight, 0.5)[0])
+        kernels = _Kernels(previous, models, low, high)
+        new = _population(simulate, kernels, low, high, models, particles, epsilon, seed, len(generations), batch,
+                          max_evaluations, previous.epsilon)
+        if new is None or len(new.z) < particles:
+            stopped = f"under {particles} particles within {max_evaluations} simulations at threshold {epsilon:.3g}"
+            break
+        generations.append(new)
+        shifts.append(_shift(previous, new, width))
+        stalled = epsilon <= target_epsilon or (math.isfinite(previous.epsilon) and epsilon > 0.9 * previous.epsilon)
+        if stalled and shifts[-1] <= tolerance:
+            stopped, converged = "the posterior stopped moving", True
+            break
+        if new.acceptance < min_acceptance:
+            stopped = f"acceptance {new.acceptance:.2g} under {min_acceptance:g}"
+            break
+    return SMCResult(tuple(generations), models, stopped, converged, tuple(shifts))
