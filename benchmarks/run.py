@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from benchmarks import erlang_bench, report_bench, sim_bench
+from benchmarks import erlang_bench, inference_bench, report_bench, sim_bench
 from benchmarks.common import (
     FULL,
     QUICK,
@@ -299,7 +299,7 @@ def _report_section(report: report_bench.ReportResult | None) -> str:
 
 
 def render(config: Config, machine, targets, groups, sizes, erlang_a, sizing, simulators, exact, report,
-           elapsed) -> str:
+           elapsed, inference=None) -> str:
     lines = [
         "# Benchmarks: reliability against its peers",
         "",
@@ -349,6 +349,7 @@ def render(config: Config, machine, targets, groups, sizes, erlang_a, sizing, si
         "## Whole report",
         "",
         _report_section(report),
+        inference_bench.render_section(inference) if inference is not None else "",
     ]
     return "\n".join(lines)
 
@@ -367,10 +368,11 @@ def run(config: Config, *, output: Path, with_report: bool = False, smoke_report
     erlang_a = erlang_bench.bench_erlang_a(config, log=log)
     sizing = erlang_bench.bench_sizing(config, log=log)
     simulators, exact = sim_bench.bench_simulators(config, log=log)
+    inference = inference_bench.bench_inference(inference_bench.QUICK if config is QUICK else inference_bench.FULL, log=log)
     report = report_bench.bench_report(smoke=smoke_report, log=log) if with_report else None
     targets = _targets(groups, sizing, simulators, report)
     text = render(config, machine, targets, groups, sizes, erlang_a, sizing, simulators, exact, report,
-                  time.perf_counter() - start)
+                  time.perf_counter() - start, inference)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
     log(f"wrote {output}")

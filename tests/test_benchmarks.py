@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:  # benchmarks/ is a folder of the repository, not 
     sys.path.insert(0, str(ROOT))
 
 import reliability  # noqa: E402
-from benchmarks import erlang_bench, peers, run, sim_bench  # noqa: E402
+from benchmarks import erlang_bench, inference_bench, peers, run, sim_bench  # noqa: E402
 from benchmarks.common import QUICK, AgreementError, markdown_table  # noqa: E402
 
 HAVE_PYWORKFORCE = importlib.util.find_spec("pyworkforce") is not None
@@ -127,3 +127,25 @@ def test_mpmath_references_are_right_where_known():
 
 def test_markdown_table_escapes_pipes():
     assert markdown_table(["a|b"], [["x|y"]]).splitlines() == ["| a\\|b |", "| --- |", "| x\\|y |"]
+
+
+def test_quick_page_has_the_inference_section(quick_page):
+    section = quick_page.split(inference_bench.HEADING, 1)[1]
+    for heading in ("### One model call against a batch", "### Toy problems", "### Incident inference"):
+        assert heading in section
+    assert "| normal mean | reliability abc_smc |" in section and "| model choice | reliability abc_smc |" in section
+
+
+def test_inference_check_catches_a_biased_sampler():
+    def biased(*args):
+        row, schedule = inference_bench.abc_smc_toy(*args)
+        return type(row)(**{**row.__dict__, "mean": row.mean + 1.0}), schedule
+
+    with pytest.raises(AgreementError, match="posterior mean"):
+        inference_bench.bench_toys(inference_bench.QUICK, _quiet, sampler=biased)
+
+
+def test_inference_sections_replace_only_their_own():
+    page = "# t\n\n## Simulator\n\nold\n\n" + inference_bench.HEADING + "\n\nstale\n\n## Whole report\n\nkept\n"
+    new = inference_bench.replace_section(page, inference_bench.HEADING + "\n\nfresh\n")
+    assert "stale" not in new and "fresh" in new and new.endswith("## Whole report\n\nkept\n") and "old" in new

@@ -103,7 +103,7 @@ def test_overload_and_headroom_needed_follow_their_definitions(surge):
 def test_morris_finds_the_inert_assumptions_inert_and_the_timeout_acting(surge_screen):
     table = surge_screen.table.set_index(["conclusion", "assumption"])
     assert set(surge_screen.table.conclusion) == set(CONCLUSIONS)
-    assert list(surge_screen.readings) == ["requests"]
+    assert list(surge_screen.readings) == ["as published"]
     for conclusion in CONCLUSIONS:
         # nothing autoscales and no connection surge: both settings never enter the model
         for inert in ("autoscale_limit", "new_connection_work_share"):
@@ -115,14 +115,16 @@ def test_morris_finds_the_inert_assumptions_inert_and_the_timeout_acting(surge_s
     assert not {"autoscale_limit", "new_connection_work_share"} & set(surge_screen.matters(1e-9))
     points = surge_screen.points
     assert len(points) == 2 * (4 + 1) and (points.accepted >= 7).all() and (points.failed == 0).all()
-    assert points.timeout.between(5.0, 60.0).all() and surge_screen.seconds > 0
+    assert points.timeout.between(5.0, 60.0).all() and surge_screen.seconds > 0 and surge_screen.cpu_seconds > 0
 
 
 def test_the_screen_gives_the_same_numbers_on_two_workers(surge, surge_screen):
     with Cluster(workers=2) as cluster:
         again = screen(surge, assumptions=["autoscale_limit", "new_connection_work_share", "timeout", "max_wait"],
                        cluster=cluster, **TINY)
-    pd.testing.assert_frame_equal(again.points, surge_screen.points)
+    # same seed, same numbers: only the processor time of each point may differ
+    pd.testing.assert_frame_equal(again.points.drop(columns="cpu_seconds"),
+                                  surge_screen.points.drop(columns="cpu_seconds"))
     pd.testing.assert_frame_equal(again.table, surge_screen.table)
 
 

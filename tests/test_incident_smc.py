@@ -106,7 +106,8 @@ def test_bad_arguments_are_refused(kwargs, message):
 
 
 def test_an_incident_posterior_is_the_same_on_one_and_two_dask_workers():
-    scenario = build_scenario(load(available_incidents()[0]), time_step=240.0)
+    # two structures and two readings: the model kernel and both runs are exercised
+    scenario = build_scenario(load("proton-2025-01-09"), time_step=240.0)
     options = dict(particles=40, max_generations=3, seed=5, batch=16)
     results = []
     for workers in (1, 2):
@@ -135,3 +136,57 @@ def test_a_scheduler_that_does_not_answer_is_named_within_seconds(monkeypatch):
         Cluster(workers=-1)
     with pytest.raises(TypeError, match="workers must be a whole number"):
         Cluster(workers=True)
+
+
+def test_an_existing_scheduler_gets_the_same_work_and_gives_the_same_numbers():
+    from distributed import LocalCluster
+
+    scenario = build_scenario(load(available_incidents()[0]), time_step=240.0)
+    options = dict(particles=30, max_generations=2, seed=9, batch=16)
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as existing:
+        with Cluster(scheduler=existing.scheduler_address) as cluster:
+            assert cluster.address == existing.scheduler_address and "1 workers" in repr(cluster)
+            remote = infer(scenario, cluster=cluster, **options)
+    inline = infer(scenario, workers=0, **options)
+    for reading in inline.readings:
+        assert np.array_equal(remote.runs[reading].final.z, inline.runs[reading].final.z)
+
+
+@pytest.mark.parametrize("unknown, message", [
+    (dict(kind="number", low=2.0, high=1.0), "low <= high"),
+    (dict(kind="number", low=math.nan, high=1.0), "finite"),
+    (dict(kind="number", low=0.0, high=1.0, scale="log"), "log-scale prior needs a range above 0"),
+    (dict(kind="number", low=-1.0, high=1.0, scale="log"), "log-scale prior needs a range above 0"),
+    (dict(kind="choice", choices=()), "has no choices"),
+])
+def test_priors_that_cannot_be_sampled_are_refused(unknown, message):
+    from reliability.incident import LatentPrior, Unknown
+
+    with pytest.raises(ValueError, match=r"unknown 'x\.y'.*" + message if "choices" not in message else message):
+        LatentPrior([Unknown("x.y", **unknown)])
+
+
+def test_latent_prior_maps_scales_counts_and_choices():
+    from reliability.incident import LatentPrior, Unknown
+
+    prior = LatentPrior([Unknown("a", "number", 1.0, 100.0, "log"), Unknown("b", "count", 0, 5),
+                         Unknown("c", "choice", choices=("x", "y", "z")), Unknown("d", "number", 2.0, 2.0)])
+    assert np.allclose(prior.low, [0.0, -0.5, 0.0]) and np.allclose(prior.high, [math.log(100.0), 5.5, 3.0])
+    values = prior.values(np.array([[math.log(10.0), 2.49, 2.999], [0.0, -0.5, 0.0]]))
+    assert np.allclose(values["a"], [10.0, 1.0]) and list(values["b"]) == [2.0, 0.0]
+    assert list(values["c"]) == [2, 0] and list(values["d"]) == [2.0, 2.0]
+    # whole numbers: each of 0..5 gets one sixth of the latent range
+    grid = np.linspace(-0.5, 5.5, 60001)[:, None] * np.ones((1, 3))
+    counts = np.bincount(prior.values(grid)["b"].astype(int))
+    assert np.allclose(counts / counts.sum(), 1 / 6, atol=1e-3)
+
+
+def test_a_fitted_figure_with_no_spread_is_refused():
+    import dataclasses
+
+    incident = load(available_incidents()[0])
+    fitted = next(f for f in incident.figures if f.tolerance and f.qualifier in ("about", "exact"))
+    exact = dataclasses.replace(fitted, tolerance=0.0, range=None)
+    changed = dataclasses.replace(incident, figures=tuple(exact if f.id == fitted.id else f for f in incident.figures))
+    with pytest.raises(ValueError, match=f"figure '{fitted.id}' is fitted but allows no spread"):
+        infer(build_scenario(changed, time_step=240.0), particles=10, workers=0)

@@ -16,6 +16,7 @@ reliability._validate.ArgumentTypeError: Service.name must be a non-empty string
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -77,7 +78,8 @@ def check_sequence(name: str, value: Any, kind, *, single: bool = True) -> list:
     what = ", ".join(k.__name__ for k in kinds)
     if single and isinstance(value, kinds):
         return [value]
-    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple, np.ndarray)) or (
+    # any iterable of them (a list, a tuple, a generator), but not a string, a mapping or a 0-d array
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable) or (
             isinstance(value, np.ndarray) and value.ndim == 0):
         raise ArgumentTypeError(f"{name} must be a list of {what} objects, got {describe(value)}")
     items = list(value)

@@ -272,6 +272,31 @@ def run(platforms: Sequence[Infrastructure], services: Sequence[Service], *, mec
                                      events=tuple(events)))
 
 
+def _sweep_points(raw: dict) -> list[np.ndarray]:
+    """The per-point parameters of :func:`simulate_sweep`, each checked, broadcast to one dimension of points."""
+    checked = {
+        "connections_per_server": as_array("connections_per_server", raw["connections_per_server"], minimum=0.0,
+                                           strict_minimum=True, maximum=MAX_SLOTS),
+        "new_connection_multiple": as_array("new_connection_multiple", raw["new_connection_multiple"], minimum=0.0,
+                                            maximum=MAX_MULTIPLE),
+        "request_multiple": as_array("request_multiple", raw["request_multiple"], minimum=0.0, maximum=MAX_MULTIPLE),
+        "start": as_array("start", raw["start"], minimum=0.0),
+        "rollback_start": as_array("rollback_start", raw["rollback_start"], minimum=0.0, allow_inf=True),
+        "rollback_duration": as_array("rollback_duration", raw["rollback_duration"], minimum=0.0),
+        # the engine keeps one retry column per attempt
+        "max_retries": as_array("max_retries", raw["max_retries"], minimum=0.0, integer=True,
+                                maximum=MAX_ENGINE_RETRIES),
+    }
+    arrays = [np.atleast_1d(a) for a in broadcast(**checked)]
+    if arrays[0].ndim != 1 or arrays[0].size == 0:
+        shapes = ", ".join(f"{name} {np.shape(value)}" for name, value in checked.items() if np.ndim(value))
+        raise ValueError(f"sweep parameters must broadcast to one dimension of at least one point, got shape "
+                         f"{arrays[0].shape} from {shapes}")
+    if (arrays[4] < arrays[3]).any():
+        raise ValueError("rollback_start must be >= start at every point")
+    return arrays
+
+
 def simulate_sweep(infrastructure: Infrastructure, services: Sequence[Service], *, cost: ConnectionCost,
                    clients: Clients, horizon: float, time_step: float = 1.0, seed=0,
                    connections_per_server=None, new_connection_multiple=1.0, request_multiple=1.0,
@@ -302,25 +327,8 @@ def simulate_sweep(infrastructure: Infrastructure, services: Sequence[Service], 
     caps = clients.max_retries if max_retries is None else max_retries
     names = ("connections_per_server", "new_connection_multiple", "request_multiple", "start",
              "rollback_start", "rollback_duration", "max_retries")
-    checked = {
-        "connections_per_server": as_array("connections_per_server", k, minimum=0.0, strict_minimum=True,
-                                           maximum=MAX_SLOTS),
-        "new_connection_multiple": as_array("new_connection_multiple", new_connection_multiple, minimum=0.0,
-                                            maximum=MAX_MULTIPLE),
-        "request_multiple": as_array("request_multiple", request_multiple, minimum=0.0, maximum=MAX_MULTIPLE),
-        "start": as_array("start", start, minimum=0.0),
-        "rollback_start": as_array("rollback_start", rollback_start, minimum=0.0, allow_inf=True),
-        "rollback_duration": as_array("rollback_duration", rollback_duration, minimum=0.0),
-        # a cap beyond the float range cannot be run: the engine keeps one retry column per attempt
-        "max_retries": as_array("max_retries", caps, minimum=0.0, integer=True, maximum=MAX_ENGINE_RETRIES),
-    }
-    arrays = [np.atleast_1d(a) for a in broadcast(**checked)]
-    if arrays[0].ndim != 1 or arrays[0].size == 0:
-        shapes = ", ".join(f"{name} {np.shape(value)}" for name, value in checked.items() if np.ndim(value))
-        raise ValueError(f"sweep parameters must broadcast to one dimension of at least one point, got shape "
-                         f"{arrays[0].shape} from {shapes}")
-    if (arrays[4] < arrays[3]).any():
-        raise ValueError("rollback_start must be >= start at every point")
+    arrays = _sweep_points(dict(zip(names, (k, new_connection_multiple, request_multiple, start, rollback_start,
+                                            rollback_duration, caps))))
     G = arrays[0].size
     rates = np.tile(np.array([s.request_rate for s in mine]), (G, 1))
     rng = _child_rngs(seed, 1)[0]

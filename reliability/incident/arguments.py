@@ -93,7 +93,8 @@ def check_infrastructures(timeline, value: Any, *, optional: bool = False):
     """A list of infrastructure ids of the timeline's runs (None for all when ``optional``)."""
     if value is None and optional:
         return None
-    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple)):
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple)):
+        # outcomes iterates twice (the ids, then per id): a list or tuple, not a one-pass iterator
         raise ArgumentTypeError(f"infrastructures must be a list of infrastructure ids, got {describe(value)}")
     for item in value:
         check_text("infrastructures", item)

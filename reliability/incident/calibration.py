@@ -16,11 +16,11 @@ cluster; each inference runs in its worker's process) and counts.
 Examples
 --------
 >>> from reliability.incident import available_incidents, build_scenario, load
->>> scenario = build_scenario(load("fastly-2021-06-08"), time_step=300.0)
+>>> scenario = build_scenario(load(available_incidents()[0]), time_step=300.0)
 >>> truth = draw_truth(scenario, np.random.default_rng(1))
 >>> twin = synthesise_twin(scenario, truth.z, truth.variant, truth.reading, np.random.default_rng(2))
->>> twin.id, figure_readings(twin)
-('fastly-2021-06-08-twin', ('as published',))
+>>> twin.id == scenario.incident.id + "-twin", figure_readings(twin)
+(True, ('as published',))
 """
 
 from __future__ import annotations
@@ -42,12 +42,13 @@ from .schema import Figure, Incident
 from .smc import weighted_quantile
 from .vocabulary import from_si
 
-__all__ = ["Truth", "CoverageResult", "draw_truth", "synthesise_twin", "twin_scenario", "coverage"]
+__all__ = ["Truth", "CoverageResult", "draw_truth", "synthesise_twin", "twin_scenario", "calibrate_twin",
+           "coverage"]
 
 # Truth draws tried before giving up on a prior where the model almost never reaches every fitted figure.
 _ATTEMPTS = 1000
-# Options of infer that coverage sets itself.
-_OWN_OPTIONS = ("seed", "cluster", "scheduler", "workers", "particles")
+# Options of infer that coverage sets itself: each twin's inference runs in its cluster task's process.
+_OWN_OPTIONS = ("scheduler", "workers")
 
 
 @dataclass(frozen=True, repr=False)
@@ -219,8 +220,8 @@ def calibrate_twin(scenario, index: int, seed: int, level: float, particles: int
 def _check_options(infer_options: Mapping) -> dict:
     clash = [name for name in infer_options if name in _OWN_OPTIONS]
     if clash:
-        raise ValueError(f"coverage sets {', '.join(clash)} itself (pass cluster= for where the twins run, and "
-                         f"seed=/particles= as its own arguments)")
+        raise ValueError(f"coverage sets {', '.join(clash)} itself: each twin is inferred in one cluster task "
+                         f"(pass cluster= for where the twins run)")
     return dict(infer_options)
 
 

@@ -284,6 +284,8 @@ def _infrastructure_settings(settings, infrastructure):
     return np.broadcast_to(headroom, (settings.samples,)), autoscaled, np.nan_to_num(delay, nan=60.0)
 
 
+# a setting of 1e-308 (a time, a share) underflows to its limit, 0: the honest answer, not a warning
+@np.errstate(under="ignore")
 def platform_specs(settings: Settings) -> list[PlatformSpec]:
     """The model's infrastructures at these settings, every component applied."""
     shape = (settings.samples, settings.t.shape[1])

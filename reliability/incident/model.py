@@ -204,6 +204,7 @@ def _queue(state, admitted, capacity, time_step, spec):
     return late, np.clip(refused, 0.0, 1.0)
 
 
+@np.errstate(under="ignore")  # a delay of 1e-308 steps is none: underflow to 0 is the limit, not a warning
 def run_model(specs: Sequence[PlatformSpec], times: np.ndarray, *, time_step: float) -> Mapping[str, PlatformRun]:
     """Step every infrastructure over ``times`` (seconds after the start); one :class:`PlatformRun` each."""
     order = _order(specs)

@@ -188,10 +188,35 @@ class Posterior:
         table["size"] = [len(v.hypotheses) for v in self.scenario.variants]
         return table.sort_values(["probability", "size"], ascending=[False, True], kind="stable").iloc[0].variant
 
+    def deciding_figures(self, reading: str) -> pd.DataFrame:
+        """Which figures decide between the structures: per figure, the prior predictive probability that it
+        holds (the share of the first generation, drawn from the prior, that meets it) under the structure
+        where it holds most often and the one where it holds least often. A figure that holds as often under
+        every structure decides nothing; the ratio of the two shares is its Bayes factor on its own."""
+        first = self.runs[reading].generations[0]
+        names = [v.name for v in self.scenario.variants]
+        rows = []
+        for figure in self.incident.figures:
+            if not modelled(figure):
+                continue
+            held = figure.holds(self.model_values(reading, figure.id, generation=0))
+            shares = np.array([held[first.model == i].mean() if (first.model == i).any() else np.nan
+                               for i in range(len(names))], dtype=float)
+            if not np.isfinite(shares).any():
+                continue
+            high, low = int(np.nanargmax(shares)), int(np.nanargmin(shares))
+            rows.append({"figure": figure.id, "fitted": figure.id in self.fitted, "most_often_under": names[high],
+                         "most_often": float(shares[high]), "least_often_under": names[low],
+                         "least_often": float(shares[low]), "spread": float(shares[high] - shares[low])})
+        return pd.DataFrame(rows, columns=["figure", "fitted", "most_often_under", "most_often",
+                                           "least_often_under", "least_often", "spread"])
+
     def reading_table(self) -> pd.DataFrame:
-        """The readings compared: each one's evidence (prior probability that a run meets every fitted figure
-        within the threshold both reached) and its posterior probability, the readings equally likely a priori."""
-        common = max(run.final.epsilon for run in self.runs.values())
+        """The readings compared: each one's evidence (the prior probability that a run lands within the
+        smallest threshold any reading reached: 0 means every fitted figure holds) and its posterior
+        probability, the readings equally likely a priori. A reading whose runs never came that close gets
+        evidence 0."""
+        common = min(run.final.epsilon for run in self.runs.values())
         logs = {r: run.final.log_evidence_at(common) for r, run in self.runs.items()}
         top = max(logs.values())
         shares = {r: (math.exp(v - top) if math.isfinite(v) else 0.0) for r, v in logs.items()}

@@ -31,8 +31,8 @@ Examples
 >>> PLAUSIBLE["timeout"].low <= ASSUMPTIONS["timeout"].value <= PLAUSIBLE["timeout"].high
 True
 >>> from reliability.incident import available_incidents, load
->>> result = screen(load(available_incidents()[0]), trajectories=2, design=64, assumptions=["timeout"],
-...                 time_step=600.0, workers=0)
+>>> result = screen(load(available_incidents()[0]), trajectories=2, design=16, assumptions=["timeout"],
+...                 time_step=600.0, limit=2, iterations=1, workers=0)
 >>> sorted(set(result.table.conclusion)), len(result.points) == 2 * 2 * len(result.readings)
 (['headroom_needed', 'overload'], True)
 """
@@ -214,10 +214,13 @@ def conclusions_at(scenario, values: Mapping[str, np.ndarray], variant: np.ndarr
 # ---- one Morris point: rejection ABC on the fixed design -----------------------------------------
 
 def _accepted(distance: np.ndarray, keep: int) -> tuple[np.ndarray, float]:
-    """Every exact setting (distance 0), and at least the ``keep`` nearest: the mask and the threshold."""
-    finite = np.where(np.isnan(distance), np.inf, distance)
-    threshold = max(0.0, float(np.sort(finite)[min(keep, len(finite)) - 1]))
-    return finite <= threshold, threshold
+    """Every exact setting (distance 0), and at least the ``keep`` nearest: the mask and the threshold.
+    Failed runs (NaN) are never accepted; when every run failed, none is."""
+    ran = distance[~np.isnan(distance)]
+    if not len(ran):
+        return np.zeros(len(distance), dtype=bool), math.nan
+    threshold = max(0.0, float(np.sort(ran)[min(keep, len(ran)) - 1]))
+    return ~np.isnan(distance) & (np.nan_to_num(distance, nan=np.inf) <= threshold), threshold
 
 
 def _picked(scenario, variant: np.ndarray) -> str:
@@ -235,6 +238,7 @@ def screen_point(incident, time_step: float, assumptions: Mapping[str, float], d
 
     ``design`` is the unit-cube design (settings x (free unknowns + 1)), its last column the model index.
     """
+    started = time.process_time()
     scenario = build_scenario(incident, time_step=time_step, assumptions=dict(assumptions))
     prior = LatentPrior(scenario.unknowns)
     fitted, _ = _fitted(incident, fit)
@@ -249,6 +253,8 @@ def screen_point(incident, time_step: float, assumptions: Mapping[str, float], d
         distance = np.where(failed, np.nan, figure_distance(incident, fitted, reading, at_level))
         mask, threshold = _accepted(distance, keep)
         key = mask.tobytes()
+        if key not in done and not mask.any():  # every run failed: counted in ``failed``, no conclusion
+            done[key] = {"overload": math.nan, "headroom_needed": math.nan, "picked": ""}
         if key not in done:  # readings that accept the same settings share their conclusions
             values = {k: v[mask] for k, v in settings.items()}
             done[key] = conclusions_at(scenario, values, variant[mask], target=target, limit=limit,
@@ -256,6 +262,8 @@ def screen_point(incident, time_step: float, assumptions: Mapping[str, float], d
             done[key]["picked"] = _picked(scenario, variant[mask])
         rows.append({"reading": reading, **dict(assumptions), **done[key], "accepted": int(mask.sum()),
                      "exact": int((distance == 0).sum()), "threshold": threshold, "failed": int(failed.sum())})
+    for row in rows:  # the processor time of the whole point, shown on each of its readings
+        row["cpu_seconds"] = time.process_time() - started
     return rows
 
 
@@ -268,7 +276,8 @@ class Screen(Record):
     ``table`` is tidy: one row per reading, conclusion and assumption with ``mu_star``, ``mu_star_conf``
     (95 % bootstrap), ``sigma``, ``mu`` (in the conclusion's unit, per the whole range of the assumption)
     and ``relative`` (``mu_star`` over the median size of the conclusion at the points); ``points`` has
-    the assumption values and the conclusions at every Morris point and reading.
+    the assumption values and the conclusions at every Morris point and reading. ``seconds`` is the
+    wall time of the screen, ``cpu_seconds`` the processor time its points took on the workers.
     """
 
     incident: str
@@ -279,6 +288,7 @@ class Screen(Record):
     design: int
     keep: int
     seconds: float
+    cpu_seconds: float
     ranges: Mapping[str, PlausibleRange] = field(repr=False)
     table: pd.DataFrame = field(repr=False)
     points: pd.DataFrame = field(repr=False)
@@ -367,8 +377,9 @@ def screen(incident, *, trajectories: int = 4, levels: int = 4, seed: int = 0, d
     points = pd.DataFrame([{"point": i, **row} for i, rows in enumerate(results) for row in rows])
     readings = figure_readings(incident)
     table = _morris_table(problem, X, points, names, readings, chosen, levels, seed)
+    cpu = float(points.groupby("point").cpu_seconds.first().sum())
     return Screen(incident.id, tuple(names), readings, trajectories, levels, size, kept,
-                  time.perf_counter() - started, chosen, table, points)
+                  time.perf_counter() - started, cpu, chosen, table, points)
 
 
 # ---- reruns of the full inference ----------------------------------------------------------------

@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -58,7 +59,7 @@ class Timeline:
 
     def weights(self, infrastructures: Sequence[str]) -> dict[str, np.ndarray]:
         """Each infrastructure's share of the normal traffic of ``infrastructures`` (given shares, the rest split)."""
-        self._check_scope(infrastructures)
+        infrastructures = self._check_scope(infrastructures)
         given = {i: self.traffic_shares.get(i) for i in infrastructures}
         known = [v for v in given.values() if v is not None]
         free = [i for i, v in given.items() if v is None]
@@ -83,17 +84,20 @@ class Timeline:
             total = total + weight * count
         return np.asarray(failed), np.asarray(total)
 
-    def _check_scope(self, infrastructures) -> None:
+    def _check_scope(self, infrastructures) -> list:
         """A list of infrastructure ids among the runs (what every reading of a scope takes)."""
-        if isinstance(infrastructures, (str, bytes, dict)) or not isinstance(infrastructures, (list, tuple)):
+        if isinstance(infrastructures, (str, bytes, Mapping)) or not isinstance(infrastructures, Iterable) or (
+                isinstance(infrastructures, np.ndarray) and infrastructures.ndim == 0):
             raise ArgumentTypeError(f"infrastructures must be a list of infrastructure ids, got "
                                     f"{describe(infrastructures)}")
+        infrastructures = list(infrastructures)
         if not infrastructures:
             raise ValueError("infrastructures must name at least one infrastructure, got none")
         for item in infrastructures:
             if not isinstance(item, str) or item not in self.runs:
                 error = ValueError if isinstance(item, str) else ArgumentTypeError
                 raise error(f"infrastructures must be ids among {', '.join(self.runs)}, got {describe(item)}")
+        return infrastructures
 
     def failure_share(self, infrastructures: Sequence[str], level: str) -> np.ndarray:
         failed, total = self.failures(infrastructures, level)

@@ -11,6 +11,11 @@ of its own and a row of its own in the index::
 
     python -m reliability report --only 01-erlang-capacity -p blocking_target 0.001
 
+The same, with the notebooks' simulations sent to an existing Dask cluster (an address that does
+not answer stops the run at once, before any report is written)::
+
+    python -m reliability report --scheduler tcp://scheduler.example:8786
+
 The notebooks and their questions, then one notebook's parameters::
 
     python -m reliability params
@@ -20,9 +25,11 @@ The notebooks and their questions, then one notebook's parameters::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from reliability.cluster import SCHEDULER_VARIABLE, Cluster
 from reliability.paths import notebooks_dir as default_notebooks_dir
 
 from .parameters import (
@@ -67,6 +74,10 @@ def _add_report_command(commands) -> None:
                         help="set a parameter; VALUE is read as YAML (3, 0.5, [10, 100], text); repeatable")
     report.add_argument("-f", "--parameters-file", action="append", default=[], type=Path, metavar="FILE",
                         help="YAML file of parameters (applied before -p); repeatable")
+    report.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="send the notebooks' batches of simulations to the Dask scheduler at ADDRESS "
+                             "(tcp://host:8786); default: each notebook starts a local cluster "
+                             f"(or ${SCHEDULER_VARIABLE} names one)")
     report.add_argument("--cell-timeout", type=float, default=DEFAULT_CELL_TIMEOUT, metavar="SECONDS",
                         help=f"fail a notebook whose cell runs longer (default: {DEFAULT_CELL_TIMEOUT})")
 
@@ -109,7 +120,16 @@ def _selected(notebooks_dir: Path, names: list[str]) -> list[Path]:
     return selected
 
 
+def _use_scheduler(address: str) -> None:
+    """Check that the scheduler answers before any notebook runs (no half-written report), then hand
+    its address to the notebooks' kernels through the environment."""
+    Cluster(scheduler=address, timeout=5.0).close()
+    os.environ[SCHEDULER_VARIABLE] = address
+
+
 def _report(args) -> int:
+    if args.scheduler is not None:
+        _use_scheduler(args.scheduler)
     notebooks_dir = args.notebooks or default_notebooks_dir()
     every = find_notebooks(notebooks_dir)
     selected = _selected(notebooks_dir, args.only) if args.only else every
