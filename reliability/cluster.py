@@ -20,6 +20,7 @@ Cluster(in this process)
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Callable, Iterable
 
@@ -36,6 +37,15 @@ def scheduler_address(scheduler: str | None = None) -> str | None:
     if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
         raise TypeError(f"scheduler must be an address such as 'tcp://host:8786', got {scheduler!r}")
     return scheduler.strip() if scheduler else None
+
+
+def _quiet(prefix: str) -> dict[str, int]:
+    """Set ``prefix`` and its child loggers to WARNING; return their levels to restore."""
+    names = [prefix] + [n for n in logging.root.manager.loggerDict if n.startswith(prefix + ".")]
+    levels = {n: logging.getLogger(n).level for n in names}
+    for n in names:
+        logging.getLogger(n).setLevel(logging.WARNING)
+    return levels
 
 
 def _check_workers(workers) -> int | None:
@@ -87,9 +97,15 @@ class Cluster:
     def _start_local(self, workers):
         from distributed import Client, LocalCluster
 
-        # One single-threaded process per worker: the models are numpy-bound and hold the GIL.
+        # Dask logs every start and close at INFO on stderr, which would fill the reports: quiet it
+        # while this cluster lives, and give the logger back its level when it closes.
+        self._log_levels = _quiet("distributed")
+        # One single-threaded process per worker: the models are numpy-bound and hold the GIL. The
+        # scheduler always serves HTTP (health, metrics): on a free port, so several runs never collide.
         self._local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=40)
+                                   dashboard_address=":0", silence_logs=40)
+        # loggers first created while the cluster started (scheduler, nanny...) are quieted too
+        self._log_levels = {**_quiet("distributed"), **self._log_levels}
         return Client(self._local, set_as_default=False)
 
     @property
@@ -122,6 +138,8 @@ class Cluster:
             self._client.close()
         if self._local is not None:
             self._local.close()
+            for name, level in self._log_levels.items():
+                logging.getLogger(name).setLevel(level)
         self._client = self._local = None
         self._shared.clear()
 

@@ -171,6 +171,7 @@ def test_scenario_helpers_name_their_argument():
     (lambda: event_table(3), TypeError, "incident must be an Incident"),
     (lambda: name_list("abc"), TypeError, "names must be a list"),
     (lambda: name_list([1, 2]), TypeError, "names must be a non-empty string"),
+    (lambda: name_list(np.array(5.0)), TypeError, "names must be a list"),   # iteration over a 0-d array
     (lambda: unknown_label(None, INCIDENT), TypeError, "path must be a non-empty string"),
     (lambda: unknown_label("infrastructures", INCIDENT), ValueError, "path must be an unknown's path"),
     (lambda: to_si(2.0, ["h"]), TypeError, "unit must be one of"),                     # unhashable list before
@@ -180,6 +181,18 @@ def test_scenario_helpers_name_their_argument():
 def test_reading_calls_name_their_argument(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_tiny_settings_give_their_limit_without_an_underflow_warning():
+    # a rollback at 1e-308 s, an autoscaler delay of 1e-308 s, a work share of 1e-308 underflowed (RuntimeWarning)
+    with warnings.catch_warnings(), np.errstate(all="warn"):
+        warnings.simplefilter("error")
+        for path in ("events.rollback.time", "infrastructures.kubernetes.autoscale_delay"):
+            timeline = SCENARIO.run({**VALUES, path: np.full(2, 1e-308)}, VARIANT)
+            assert np.isfinite(timeline.failure_share([LEGACY], "requests")).all()
+        tiny = build_scenario(INCIDENT, time_step=300.0, assumptions={"new_connection_work_share": 1e-308})
+        assert np.isfinite(tiny.run(VALUES, VARIANT).load([LEGACY])).all()
+        assert to_si(1e-308, "ms") == pytest.approx(1e-311, rel=1e-3) and from_si(5e-324, "percent") > 0
 
 
 def test_holds_keeps_nan_and_inf_as_values_the_model_never_reaches():

@@ -54,7 +54,8 @@ def local_time(incident, seconds: float, with_date: bool = False) -> str:
 def name_list(names) -> str:
     """``a``, ``a and b``, ``a, b and c``."""
     # any iterable of strings (a list, dict.values(), a generator); a bare string or a mapping is a mistake
-    if isinstance(names, (str, bytes, dict)) or not hasattr(names, "__iter__") or np.ndim(names) == 0:
+    if isinstance(names, (str, bytes, dict)) or not hasattr(names, "__iter__") or (
+            isinstance(names, np.ndarray) and names.ndim == 0):
         raise ArgumentTypeError(f"names must be a list of names (strings), got {describe(names)}")
     names = [check_text("names", name) for name in names]
     if len(names) <= 1:

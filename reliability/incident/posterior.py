@@ -183,10 +183,13 @@ class Posterior:
         return pd.DataFrame(rows)
 
     def picked_variant(self, reading: str) -> str:
-        """The structure with the highest posterior probability (the fewest hypotheses among ties)."""
+        """The structure that explains the figures best: among those whose posterior probability is within a
+        Bayes factor of 3 of the most probable (weaker evidence is "not worth more than a bare mention",
+        Kass & Raftery 1995), the one with the fewest hypotheses, then the most probable."""
         table = self.variant_table(reading)
         table["size"] = [len(v.hypotheses) for v in self.scenario.variants]
-        return table.sort_values(["probability", "size"], ascending=[False, True], kind="stable").iloc[0].variant
+        close = table[table.probability >= table.probability.max() / 3.0]
+        return close.sort_values(["size", "probability"], ascending=[True, False], kind="stable").iloc[0].variant
 
     def deciding_figures(self, reading: str) -> pd.DataFrame:
         """Which figures decide between the structures: per figure, the prior predictive probability that it

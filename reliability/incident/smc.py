@@ -333,6 +333,11 @@ def abc_smc(simulate: Callable[[Sequence[tuple]], list], low: np.ndarray, high: 
     while len(generations) < max_generations:
         previous = generations[-1]
         epsilon = float(weighted_quantile(previous.distance, previous.weight, 0.5)[0])
+        below = previous.distance < previous.epsilon
+        if epsilon >= previous.epsilon and below.any():
+            # More than half the weight tied at the last threshold (a model plateau): the median cannot
+            # fall, so take the median of the distances strictly below it.
+            epsilon = float(weighted_quantile(previous.distance[below], previous.weight[below], 0.5)[0])
         kernels = _Kernels(previous, models, low, high)
         new = _population(simulate, kernels, low, high, models, particles, epsilon, seed, len(generations), batch,
                           max_evaluations, previous.epsilon)
