@@ -126,6 +126,13 @@ def test_infer_refuses_bad_arguments(proton):
         infer(proton, particles=12.5, workers=0)
     with pytest.raises(ValueError, match="seed must be a whole number"):
         infer(proton, seed=-1, workers=0)
+    for bad in (dict(seed=True), dict(fit=3.0), dict(max_evaluations=True)):
+        with pytest.raises(TypeError, match=f"{next(iter(bad))} must be"):
+            infer(proton, workers=0, **bad)
+    with pytest.raises(ValueError, match="max_evaluations must be a whole number >= 1"):
+        infer(proton, max_evaluations=0, workers=0)
+    with pytest.raises(TypeError, match="scenario must be a Scenario"):
+        infer("proton", workers=0)
     with pytest.raises(ValueError, match="time_step"):
         build_scenario(proton.incident, time_step=0.0)
 

@@ -26,6 +26,7 @@ from .infer import LatentPrior, figure_readings, infer
 from .posterior import Posterior
 from .smc import SMCResult, abc_smc
 from .calibration import CoverageResult, Truth, coverage, draw_truth, synthesise_twin, twin_scenario
+from .sensitivity import PLAUSIBLE, PlausibleRange, Screen, plausible_ranges, rerun, screen, surviving
 from .crosscheck import REPLAY_SIZES, cross_check, dynamics_components
 from .describe import event_table, failure_bands, local_time, name_list, unknown_label, zone_label
 from .counterfactuals import (
@@ -40,7 +41,8 @@ __all__ = [
     "NotPublished", "Parameter", "Prior", "Scope", "Service", "Source", "Window",
     "ASSUMPTIONS", "Assumption", "Scenario", "Unknown", "Variant", "build_scenario", "Timeline", "measure", "modelled",
     "readings", "LatentPrior", "Posterior", "SMCResult", "abc_smc", "CoverageResult", "Truth", "coverage", "draw_truth",
-    "synthesise_twin", "twin_scenario", "figure_readings", "infer", "autoscaled_fate", "autoscaled_platforms", "fixed_platforms",
+    "synthesise_twin", "twin_scenario", "PLAUSIBLE", "PlausibleRange", "Screen", "plausible_ranges", "rerun", "screen",
+    "surviving", "figure_readings", "infer", "autoscaled_fate", "autoscaled_platforms", "fixed_platforms",
     "intervention_timing", "outcomes", "policy_counterfactuals", "required_headroom", "event_table", "failure_bands",
     "local_time", "name_list", "unknown_label", "zone_label", "REPLAY_SIZES", "cross_check", "dynamics_components",
 ]

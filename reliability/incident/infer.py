@@ -36,9 +36,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .._validate import ArgumentTypeError, describe, whole
 from ..cluster import Cluster
 from .measure import measure, modelled, readings
 from .posterior import Posterior, STATUSES, figure_level, miss
+from .scenario import Scenario
 from .smc import abc_smc
 
 __all__ = ["infer", "LatentPrior", "FITTED_QUANTITIES", "STATUSES", "figure_readings", "figure_distance"]
@@ -183,6 +185,17 @@ def _fitted(incident, fit):
     return tuple(fit), tuple(fid for fid in measured if fid not in fit)
 
 
+def _check_arguments(scenario, seed, fit, max_evaluations):
+    if not isinstance(scenario, Scenario):
+        raise ArgumentTypeError(f"scenario must be a Scenario (reliability.incident.build_scenario), "
+                                f"got {describe(scenario)}")
+    whole("seed", seed, 0, 2**63 - 1)
+    whole("max_evaluations", max_evaluations, 1, 10**9)
+    if fit is not None and (isinstance(fit, (str, bytes)) or not isinstance(fit, (list, tuple))
+                            or not all(isinstance(fid, str) for fid in fit)):
+        raise ArgumentTypeError(f"fit must be a list of figure ids, got {describe(fit)}")
+
+
 class _Simulator:
     """The ``simulate`` callable of the sampler: batches of one reading, spread over the cluster."""
 
@@ -206,8 +219,7 @@ def infer(scenario, *, particles: int = 1000, seed: int = 0, fit: Sequence[str] 
     """
     if batch is None:
         batch = min(512, max(16, int(particles) if isinstance(particles, (int, np.integer)) else 512))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
+    _check_arguments(scenario, seed, fit, max_evaluations)
     fitted, predicted = _fitted(scenario.incident, fit)
     if not fitted:
         raise ValueError(f"incident {scenario.incident.id!r} has no figure to fit (fit={fit!r})")
