@@ -18,23 +18,10 @@ from reliability.incident.calibration import (
 from reliability.incident.infer import LatentPrior, figure_distance, figure_readings
 from reliability.incident.posterior import figure_level
 
-START = "2024-03-05T10:00:00+00:00"
-SOURCE = [{"id": "model", "kind": "postmortem", "title": "Synthetic twin", "publisher": "the test suite",
-           "url": "https://example.org/twin"}]
+from twin_documents import START, SOURCE, at as _at, published as _published, unknown as _unknown  # noqa: E402
+
 FITTED = ("peak", "first_hour", "impact", "lost")
 TWINS = 20
-
-
-def _at(minutes: float) -> str:
-    return f"2024-03-05T{10 + int(minutes // 60):02d}:{int(minutes % 60):02d}:00+00:00"
-
-
-def _unknown(low, high, unit, scale="linear"):
-    return {"unknown": {"range": [low, high], "unit": unit, "scale": scale, "reason": "Synthetic prior."}}
-
-
-def _published(value, unit):
-    return {"value": value, "unit": unit, "sources": ["model"]}
 
 
 def _figure(ident, quantity, unit, value, tolerance, **extra):

@@ -13,21 +13,7 @@ import yaml
 
 from reliability.incident import build_scenario, infer, load, measure
 
-START = "2024-03-05T10:00:00+00:00"
-SOURCE = [{"id": "model", "kind": "postmortem", "title": "Synthetic twin", "publisher": "the test suite",
-           "url": "https://example.org/twin"}]
-
-
-def _at(minutes: float) -> str:
-    return f"2024-03-05T{10 + int(minutes // 60):02d}:{int(minutes % 60):02d}:00+00:00"
-
-
-def _unknown(low, high, unit, scale="linear"):
-    return {"unknown": {"range": [low, high], "unit": unit, "scale": scale, "reason": "Synthetic prior."}}
-
-
-def _published(value, unit):
-    return {"value": value, "unit": unit, "sources": ["model"]}
+from twin_documents import START, SOURCE, at as _at, published as _published, unknown as _unknown  # noqa: E402
 
 
 def _mechanism(ident, kind, hypothesis=True, **parameters):
