@@ -208,7 +208,7 @@ class _Simulator:
 
 
 def infer(scenario, *, particles: int = 1000, seed: int = 0, fit: Sequence[str] | None = None,
-          max_generations: int = 12, batch: int | None = None, max_evaluations: int = 200_000,
+          max_generations: int = 12, batch: int | None = None, max_evaluations: int = 100_000,
           cluster: Cluster | None = None, scheduler: str | None = None, workers: int | None = None) -> Posterior:
     """Calibrate ``scenario`` by ABC-SMC, one run per reading (see the module docstring).
 

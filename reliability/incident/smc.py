@@ -218,7 +218,7 @@ def _prior_batch(rng, low, high, models, n):
 
 
 def _generation(simulate, kernels, low, high, models, particles, epsilon, seed, t, batch, max_evaluations,
-                log_prior):
+                min_acceptance, log_prior):
     """Propose in rounds of batches until ``particles`` are accepted (or the evaluation cap is reached)."""
     kept, evaluations, proposals, failures, index, acceptance = [], 0, 0, 0, 0, 0.5
     records = []
@@ -242,7 +242,12 @@ def _generation(simulate, kernels, low, high, models, particles, epsilon, seed, 
             records.append((z, model, np.where(failed, np.inf, distance)))
             ident = np.column_stack([np.full(len(z), t), np.full(len(z), b), np.arange(len(z))])
             kept.append((z[ok], model[ok], distance[ok], {k: np.asarray(v)[ok] for k, v in outputs.items()}, ident[ok]))
-        acceptance = max(sum(len(k[0]) for k in kept) / max(evaluations, 1), 1e-3)
+        accepted = sum(len(k[0]) for k in kept)
+        acceptance = max(accepted / max(evaluations, 1), 1e-3)
+        # A generation that accepts under min_acceptance after ten populations' worth of runs would
+        # take hundreds of thousands more: stop it here (the run then stops, and says so).
+        if evaluations >= 10 * particles and accepted < min_acceptance * evaluations:
+            break
     z = np.concatenate([k[0] for k in kept])[:particles]
     model = np.concatenate([k[1] for k in kept])[:particles]
     distance = np.concatenate([k[2] for k in kept])[:particles]
@@ -262,12 +267,12 @@ def _weigh(kernels, z, model, log_prior, models):
 
 
 def _population(simulate, kernels, low, high, models, particles, epsilon, seed, t, batch, max_evaluations,
-                previous_epsilon=math.inf):
+                previous_epsilon=math.inf, min_acceptance=0.0):
     width = high - low
     log_prior = -math.log(models) - float(np.sum(np.log(width)))
     (z, model, distance, outputs, identity, evaluations, proposals, failures, all_z, all_model,
      all_distance) = _generation(simulate, kernels, low, high, models, particles, epsilon, seed, t, batch,
-                                 max_evaluations, log_prior)
+                                 max_evaluations, min_acceptance, log_prior)
     if not len(z):
         return None
     log_w = _weigh(kernels, z, model, log_prior, models)
@@ -303,7 +308,7 @@ def _shift(old: Population, new: Population, width) -> float:
 
 def abc_smc(simulate: Callable[[Sequence[tuple]], list], low: np.ndarray, high: np.ndarray, models: int, *,
             particles: int = 1000, seed: int = 0, max_generations: int = 12, batch: int = 128,
-            min_acceptance: float = 0.002, max_evaluations: int = 200_000, tolerance: float = 0.1,
+            min_acceptance: float = 0.01, max_evaluations: int = 200_000, tolerance: float = 0.1,
             target_epsilon: float = 0.0) -> SMCResult:
     """Run ABC-SMC with model choice until the posterior stops moving.
 
@@ -340,9 +345,10 @@ def abc_smc(simulate: Callable[[Sequence[tuple]], list], low: np.ndarray, high: 
             epsilon = float(weighted_quantile(previous.distance[below], previous.weight[below], 0.5)[0])
         kernels = _Kernels(previous, models, low, high)
         new = _population(simulate, kernels, low, high, models, particles, epsilon, seed, len(generations), batch,
-                          max_evaluations, previous.epsilon)
+                          max_evaluations, previous.epsilon, min_acceptance)
         if new is None or len(new.z) < particles:
-            stopped = f"under {particles} particles within {max_evaluations} simulations at threshold {epsilon:.3g}"
+            stopped = (f"acceptance under {min_acceptance:g} (or {max_evaluations:,} simulations) at threshold "
+                       f"{epsilon:.3g}: the previous generation is the posterior")
             break
         generations.append(new)
         shifts.append(_shift(previous, new, width))
