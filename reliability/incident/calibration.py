@@ -168,7 +168,7 @@ def draw_truth(scenario, rng: np.random.Generator, *, fit: Sequence[str] | None 
         model = _model_figures(scenario, z, variant, reading, fitted)
         if all(math.isfinite(value) for value in model.values()):
             return Truth(z, variant, reading)
-    raise RuntimeError(f"in {attempts} prior draws of {scenario.incident.id!r} (reading {reading!r}) no setting "
+    raise ValueError(f"in {attempts} prior draws of {scenario.incident.id!r} (reading {reading!r}) no setting "
                        f"gave every fitted figure a finite model value")
 
 
