@@ -76,7 +76,7 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q) -> np.ndarray:
 class Population:
     """One generation: particles (latent values, model index), weights summing to one, and bookkeeping.
 
-    ``evaluations`` counts simulated proposals, ``proposals`` every draw (the same: every draw is inside),
+    ``evaluations`` counts simulated proposals (every draw: the kernels never leave the prior box),
     ``failures`` simulations that failed (rejected, counted), ``log_evidence`` the log of the estimated
     prior probability that a simulation lands within ``epsilon`` (all models together).
     """
@@ -89,7 +89,6 @@ class Population:
     identity: np.ndarray
     epsilon: float
     evaluations: int
-    proposals: int
     failures: int
     model_probabilities: np.ndarray
     log_evidence: float
@@ -115,7 +114,7 @@ class Population:
             keep &= self.all_model == model
         if not keep.any():
             return -math.inf
-        return float(logsumexp(self.all_log_ratio[keep]) - math.log(self.proposals))
+        return float(logsumexp(self.all_log_ratio[keep]) - math.log(self.evaluations))
 
 
 @dataclass(frozen=True)
@@ -221,7 +220,7 @@ def _prior_batch(rng, low, high, models, n):
 def _generation(simulate, kernels, low, high, models, particles, epsilon, seed, t, batch, max_evaluations,
                 min_acceptance, log_prior):
     """Propose in rounds of batches until ``particles`` are accepted (or the evaluation cap is reached)."""
-    kept, evaluations, proposals, failures, index, acceptance = [], 0, 0, 0, 0, 0.5
+    kept, evaluations, failures, index, acceptance = [], 0, 0, 0, 0.5
     records = []
     while sum(len(k[0]) for k in kept) < particles and evaluations < max_evaluations:
         missing = particles - sum(len(k[0]) for k in kept)
@@ -230,7 +229,6 @@ def _generation(simulate, kernels, low, high, models, particles, epsilon, seed, 
         for b in range(index, index + count):
             rng = np.random.default_rng([seed, t, b])
             z, model = _prior_batch(rng, low, high, models, batch) if kernels is None else kernels.sample(rng, batch)
-            proposals += batch
             jobs.append((z, model, [seed, t, b, 1]))
         index += count
         results = simulate(jobs)
@@ -257,7 +255,7 @@ def _generation(simulate, kernels, low, high, models, particles, epsilon, seed, 
     all_z = np.concatenate([r[0] for r in records])
     all_model = np.concatenate([r[1] for r in records])
     all_distance = np.concatenate([r[2] for r in records])
-    return z, model, distance, outputs, identity, evaluations, proposals, failures, all_z, all_model, all_distance
+    return z, model, distance, outputs, identity, evaluations, failures, all_z, all_model, all_distance
 
 
 def _weigh(kernels, z, model, log_prior, models):
@@ -271,7 +269,7 @@ def _population(simulate, kernels, low, high, models, particles, epsilon, seed, 
                 previous_epsilon=math.inf, min_acceptance=0.0):
     width = high - low
     log_prior = -math.log(models) - float(np.sum(np.log(width)))
-    (z, model, distance, outputs, identity, evaluations, proposals, failures, all_z, all_model,
+    (z, model, distance, outputs, identity, evaluations, failures, all_z, all_model,
      all_distance) = _generation(simulate, kernels, low, high, models, particles, epsilon, seed, t, batch,
                                  max_evaluations, min_acceptance, log_prior)
     if not len(z):
@@ -290,8 +288,8 @@ def _population(simulate, kernels, low, high, models, particles, epsilon, seed, 
         if mine.any():
             weight[mine] = probabilities[m] * unnormalised[mine] / unnormalised[mine].sum()
     keep = all_distance <= epsilon
-    log_evidence = (float(logsumexp(all_log_ratio[keep]) - math.log(proposals)) if keep.any() else -math.inf)
-    return Population(z, model, weight, distance, outputs, identity, float(epsilon), evaluations, proposals,
+    log_evidence = (float(logsumexp(all_log_ratio[keep]) - math.log(evaluations)) if keep.any() else -math.inf)
+    return Population(z, model, weight, distance, outputs, identity, float(epsilon), evaluations,
                       failures, probabilities, log_evidence, all_distance, all_log_ratio, all_model)
 
 
