@@ -8,7 +8,8 @@ distance is the root sum of squares of every fitted figure's miss *outside* its 
 tolerance, so a threshold of 0 keeps exactly the settings at which every fitted figure holds, which is
 ABC with a uniform kernel as wide as the tolerance the organisation published. The run
 (:func:`reliability.incident.smc.abc_smc`) lowers the threshold generation by generation (the weighted
-median of the last distances) until it reaches 0 or stops falling and the posterior stops moving.
+median of the last distances; one within :data:`SNAP` of 0 is taken as 0) until it reaches 0, or stops
+falling and the posterior stops moving.
 
 A figure whose observation level was not published is read at each level it allows: one run per
 *reading*, and the readings compete through their evidence (the prior probability that a run meets
@@ -49,6 +50,9 @@ __all__ = ["infer", "LatentPrior", "FITTED_QUANTITIES", "STATUSES", "figure_read
 #: availability at an instant) are predictions checked against the fit.
 FITTED_QUANTITIES = ("peak_failure_rate", "failure_over_window", "time_to_recovery", "total_impact_time",
                      "capacity_share")
+#: A threshold within this many tolerances of 0 is taken as 0: a tenth of a published tolerance is below
+#: the precision of the figures, and the step to 0 would cost a generation of its own.
+SNAP = 0.1
 # A figure the model never reaches counts as this many tolerances away (a finite, comparable distance).
 _FAR = 1e6
 
@@ -208,7 +212,7 @@ class _Simulator:
 
 
 def infer(scenario, *, particles: int = 1000, seed: int = 0, fit: Sequence[str] | None = None,
-          max_generations: int = 12, batch: int | None = None, max_evaluations: int = 100_000,
+          max_generations: int = 20, batch: int | None = None, max_evaluations: int = 100_000,
           cluster: Cluster | None = None, scheduler: str | None = None, workers: int | None = None) -> Posterior:
     """Calibrate ``scenario`` by ABC-SMC, one run per reading (see the module docstring).
 
@@ -234,7 +238,7 @@ def infer(scenario, *, particles: int = 1000, seed: int = 0, fit: Sequence[str] 
             simulator = _Simulator(cluster, scenario, prior, fitted, reading)
             runs[reading] = abc_smc(simulator, prior.low, prior.high, len(scenario.variants), particles=particles,
                                     seed=int(seed), max_generations=max_generations, batch=batch,
-                                    max_evaluations=max_evaluations)
+                                    max_evaluations=max_evaluations, snap=SNAP)
     finally:
         if own:
             cluster.close()

@@ -43,7 +43,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..retry.amplification import expected_attempts_kernel
 
 __all__ = ["RetryLayer", "PlatformSpec", "PlatformRun", "run_model", "LAYER_ORDER", "CONTENTION_KNEE"]
 
@@ -104,39 +103,6 @@ class PlatformRun:
     extra: dict = field(default_factory=dict)
 
 
-def _profile(value, shape) -> np.ndarray:
-    array = np.asarray(value, dtype=float)
-    if array.ndim == 1:
-        array = array[:, None]
-    return np.broadcast_to(array, shape)
-
-
-def _amplification(layers, p_attempt, step):
-    """Attempts per request and the failure share of requests, innermost layer first."""
-    total = np.ones_like(p_attempt)
-    p = p_attempt
-    for layer in sorted(layers, key=lambda item: LAYER_ORDER.index(item.layer)):
-        on = layer.active[:, step] >= 0.5
-        if layer.policy is None:
-            # validated once when the layer was built: the kernel skips the per-step checks
-            retries = np.where(on, layer.max_retries, 0).astype(float)
-            attempts = expected_attempts_kernel(p.astype(float), np.broadcast_to(retries, p.shape).copy())
-        else:
-            attempts = np.where(on, layer.policy.amplification(p, timed_out=True), 1.0)
-        total = total * attempts
-        p = np.clip(1.0 - (1.0 - p) * attempts, 0.0, 1.0)
-    return total, p
-
-
-@dataclass
-class _State:
-    backlog: np.ndarray
-    p_attempt: np.ndarray
-    p_request: np.ndarray
-    history: np.ndarray
-    busy: np.ndarray
-
-
 def _order(specs: Sequence[PlatformSpec]) -> list[PlatformSpec]:
     """Dependents before what they depend on, so a dependency sees this step's load."""
     by_id = {s.id: s for s in specs}
@@ -159,91 +125,196 @@ def _order(specs: Sequence[PlatformSpec]) -> list[PlatformSpec]:
     return order
 
 
-def _step_platform(spec, profiles, state, step, time_step, upstream):
-    """One step of one infrastructure; returns its attempts and failure shares."""
-    demand = profiles["demand"][:, step] * upstream
-    amplification, _ = _amplification(spec.layers, state.p_attempt, step)
-    offered = demand * amplification
-    shed = profiles["shed"][:, step]
-    admitted = offered * (1.0 - shed)
-    base = (1.0 + spec.headroom) * (1.0 - profiles["lost_moves"][:, step]) + profiles["added"][:, step]
-    capacity = _autoscaled_capacity(spec, profiles, state, step, base)
-    # contention: a service near saturation spends longer on each request, the full slowdown when saturated
-    slowdown = profiles["slowdown"][:, step]
-    saturation = np.clip((state.busy - CONTENTION_KNEE) / (1.0 - CONTENTION_KNEE), 0.0, 1.0)
-    capacity = capacity / (1.0 + (slowdown - 1.0) * saturation)
-    late, refused = _queue(state, admitted, capacity, time_step, spec)
-    ceiling = profiles["ceiling"][:, step]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        over_ceiling = np.where(admitted > ceiling, 1.0 - ceiling / np.maximum(admitted, 1e-12), 0.0)
-    own = 1.0 - (1.0 - profiles["lost_stays"][:, step]) * (1.0 - late) * (1.0 - refused) * (1.0 - over_ceiling)
-    return offered, admitted, shed, own, capacity, demand
+def _profile(value, shape) -> np.ndarray:
+    array = np.asarray(value, dtype=float)
+    if array.ndim == 1:
+        array = array[:, None]
+    return np.broadcast_to(array, shape)
 
 
-def _autoscaled_capacity(spec, profiles, state, step, base):
-    """Capacity an autoscaler adds: the load seen one delay ago at normal utilisation, up to a cap."""
-    state.history[:, step] = profiles["offered_seen"]
-    lag = np.clip(step - np.round(profiles["delay_steps"]).astype(int), 0, None)
-    seen = state.history[np.arange(len(lag)), lag] if step > 0 else np.ones_like(base)
-    wanted = np.minimum(seen * (1.0 + spec.headroom), spec.max_scale * (1.0 + spec.headroom))
-    return np.where(profiles["autoscaled"], np.maximum(base, wanted), base)
+def _rows(value, shape) -> np.ndarray:
+    """A profile as steps x samples, each step's row contiguous (the loop reads one row per step); one
+    that does not change in time is a view of its one row."""
+    array = np.asarray(value, dtype=float)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim <= 1:
+        return np.broadcast_to(array, shape[::-1])
+    return np.ascontiguousarray(np.broadcast_to(array, shape).T)
 
 
-def _queue(state, admitted, capacity, time_step, spec):
-    """Advance the backlog; the share of attempts served late and the share refused outright."""
-    room = capacity * spec.max_wait
-    inflow = (admitted - capacity) * time_step
-    backlog = state.backlog + inflow
-    overflow = np.clip(backlog - room, 0.0, None)
-    state.backlog = np.clip(backlog, 0.0, room)
-    with np.errstate(divide="ignore", invalid="ignore"):
+def _clip(x, low, high):
+    """``np.clip`` as its two ufuncs (the same values, without its wrapper's cost on every step)."""
+    return np.minimum(np.maximum(x, low), high)
+
+
+def _attempts(p: np.ndarray, retries: np.ndarray) -> np.ndarray:
+    """``expected_attempts_kernel`` without its masks: the same expression, bit for bit, where 0 < p < 1
+    (``expm1(n log p) / expm1(log p)``), 1 at p = 0 (log p = -inf gives -1 / -1) and n at p = 1."""
+    n = retries + 1.0
+    log_p = np.log(p)
+    return np.where(p < 1.0, np.expm1(n * log_p) / np.expm1(log_p), n)
+
+
+class _Layer:
+    """A retry layer, read per step: the retries allowed (0 where the layer is off) or a policy and its mask."""
+
+    def __init__(self, layer: RetryLayer, shape):
+        self.policy = layer.policy
+        on = _rows(layer.active, shape) >= 0.5
+        if self.policy is None:
+            # validated once when the layer was built: the loop skips the per-step checks
+            retries = np.broadcast_to(np.asarray(layer.max_retries, dtype=float), (shape[0],))
+            self.retries = np.where(on, retries[None, :], 0.0)
+            self.retrying = self.retries.any(axis=1)  # steps where any sample retries
+            acting = self.retries
+        else:
+            self.on = acting = on
+        # steps at which the layer acts as at the step before (then last step's attempts still hold)
+        self.unchanged = np.concatenate([[False], np.all(acting[1:] == acting[:-1], axis=1)])
+
+    def attempts(self, p, step):
+        if self.policy is None:
+            # no retries: one attempt each (exactly what the expression gives at r = 0)
+            return _attempts(p, self.retries[step]) if self.retrying[step] else np.ones_like(p)
+        return np.where(self.on[step], self.policy.amplification(p, timed_out=True), 1.0)
+
+
+def _amplification(layers, p_attempt, step):
+    """Attempts per request and the failure share of requests, ``layers`` innermost first."""
+    total, p = None, p_attempt
+    for layer in layers:
+        attempts = layer.attempts(p, step)
+        total = attempts if total is None else total * attempts
+        p = _clip(1.0 - (1.0 - p) * attempts, 0.0, 1.0)
+    return (np.ones_like(p_attempt) if total is None else total), p
+
+
+class _Platform:
+    """One infrastructure's profiles as rows per step, what does not depend on the state computed for
+    every step at once, its state (backlog, failure shares, utilisation) and its records."""
+
+    def __init__(self, spec: PlatformSpec, shape, time_step: float):
+        samples, steps = shape
+        self.spec = spec
+        self.one_plus = np.broadcast_to(1.0 + np.asarray(spec.headroom, dtype=float), (samples,))
+        self.demand = _rows(spec.demand, shape)
+        shed = _rows(spec.shed, shape)
+        self.shed, self.keep_shed = shed, 1.0 - shed
+        self.base = (self.one_plus[None, :] * (1.0 - _rows(spec.lost_moves, shape)) + _rows(spec.added, shape))
+        self.keep_stays = 1.0 - _rows(spec.lost_stays, shape)
+        slowdown = _rows(spec.slowdown, shape)
+        # where nothing slows, no ceiling binds or nothing autoscales, the loop skips that part (exactly:
+        # x / (1 + 0 * s) is x, and an infinite ceiling refuses nothing)
+        self.slowdown = slowdown if np.any(slowdown != 1.0) else None
+        ceiling = _rows(spec.ceiling, shape)
+        self.ceiling = ceiling if np.any(np.isfinite(ceiling)) else None
+        self.autoscaled = np.broadcast_to(np.asarray(spec.autoscaled, dtype=bool), (samples,))
+        self.scales = bool(np.any(self.autoscaled))
+        if self.scales:
+            delay = np.broadcast_to(np.asarray(spec.autoscale_delay, float) / time_step, (samples,))
+            self.delay_steps = np.round(delay).astype(int)
+            self.history = np.ones((steps, samples))
+        self.layers = [_Layer(layer, shape) for layer in
+                       sorted(spec.layers, key=lambda item: LAYER_ORDER.index(item.layer))]
+        zeros = np.zeros(samples)
+        self.backlog, self.p_attempt, self.p_request, self.busy = zeros, zeros, zeros, zeros
+        self.amplification = None  # attempts per request at the end of the last step
+        self.records = {name: np.zeros((steps, samples)) for name in
+                        ("requests", "attempts", "attempt_failure", "request_failure", "capacity", "offered_work")}
+
+    def capacity(self, step, offered_seen):
+        """Capacity this step: the base, raised by an autoscaler to the load seen one delay ago (up to a
+        cap), divided by the slowdown of contention near saturation."""
+        capacity = self.base[step]
+        if self.scales:
+            self.history[step] = offered_seen
+            if step > 0:
+                lag = np.clip(step - self.delay_steps, 0, None)
+                seen = self.history[lag, np.arange(len(lag))]
+            else:
+                seen = np.ones_like(capacity)
+            wanted = np.minimum(seen * self.one_plus, self.spec.max_scale * self.one_plus)
+            capacity = np.where(self.autoscaled, np.maximum(capacity, wanted), capacity)
+        if self.slowdown is not None:
+            # contention: a service near saturation spends longer on each request, the full slowdown when saturated
+            saturation = _clip((self.busy - CONTENTION_KNEE) / (1.0 - CONTENTION_KNEE), 0.0, 1.0)
+            capacity = capacity / (1.0 + (self.slowdown[step] - 1.0) * saturation)
+        return capacity
+
+    def queue(self, admitted, capacity, time_step):
+        """Advance the backlog; the share of attempts served late and the share refused outright."""
+        spec = self.spec
+        room = capacity * spec.max_wait
+        backlog = self.backlog + (admitted - capacity) * time_step
+        overflow = np.maximum(backlog - room, 0.0)
+        self.backlog = _clip(backlog, 0.0, room)
         refused = np.where(admitted > 0, overflow / np.maximum(admitted * time_step, 1e-12), 0.0)
-    wait = state.backlog / np.maximum(capacity, 1e-12)
-    late = np.clip(wait / spec.timeout - 0.5, 0.0, 1.0)
-    state.busy = np.where(state.backlog > 0, 1.0, admitted / np.maximum(capacity, 1e-12))
-    return late, np.clip(refused, 0.0, 1.0)
+        safe_capacity = np.maximum(capacity, 1e-12)
+        late = _clip(self.backlog / safe_capacity / spec.timeout - 0.5, 0.0, 1.0)
+        self.busy = np.where(self.backlog > 0, 1.0, admitted / safe_capacity)
+        return late, _clip(refused, 0.0, 1.0)
+
+    def own_failure(self, step, admitted, late, refused):
+        """The share of admitted attempts that fail here: lost capacity traffic stays on, late, refused,
+        over the connection ceiling."""
+        kept = self.keep_stays[step] * (1.0 - late) * (1.0 - refused)
+        if self.ceiling is not None:
+            ceiling = self.ceiling[step]
+            over_ceiling = np.where(admitted > ceiling, 1.0 - ceiling / np.maximum(admitted, 1e-12), 0.0)
+            kept = kept * (1.0 - over_ceiling)
+        return 1.0 - kept
+
+    def run(self, lost_stays, lost_moves, added) -> PlatformRun:
+        records = {name: values.T for name, values in self.records.items()}
+        lost = 1.0 - (1.0 - lost_stays) * (1.0 - lost_moves)
+        extra = np.maximum(records["capacity"] - self.one_plus[:, None], 0.0) * self.autoscaled[:, None]
+        return PlatformRun(lost=np.array(lost), added=added + extra, **records)
 
 
-@np.errstate(under="ignore")  # a delay of 1e-308 steps is none: underflow to 0 is the limit, not a warning
+@np.errstate(under="ignore", divide="ignore", invalid="ignore")
 def run_model(specs: Sequence[PlatformSpec], times: np.ndarray, *, time_step: float) -> Mapping[str, PlatformRun]:
-    """Step every infrastructure over ``times`` (seconds after the start); one :class:`PlatformRun` each."""
+    """Step every infrastructure over ``times`` (seconds after the start); one :class:`PlatformRun` each.
+
+    Warnings are off inside: a delay of 1e-308 steps underflows to none (the limit), ``log 0`` is the
+    -inf that makes one attempt at p = 0, and the guarded divisions only divide where they mean to.
+    """
     order = _order(specs)
     samples = max(np.atleast_1d(s.headroom).shape[0] for s in specs)
     shape = (samples, len(times))
-    profiles, states, runs = {}, {}, {}
-    for spec in order:
-        profiles[spec.id] = {name: _profile(getattr(spec, name), shape)
-                             for name in ("demand", "lost_stays", "lost_moves", "shed", "added", "ceiling", "slowdown")}
-        profiles[spec.id]["autoscaled"] = np.broadcast_to(np.asarray(spec.autoscaled, dtype=bool), (samples,))
-        profiles[spec.id]["delay_steps"] = np.broadcast_to(np.asarray(spec.autoscale_delay, float) / time_step,
-                                                           (samples,))
-        zeros = np.zeros(samples)
-        states[spec.id] = _State(zeros.copy(), zeros.copy(), zeros.copy(), np.ones(shape), zeros.copy())
-        runs[spec.id] = PlatformRun(*(np.zeros(shape) for _ in range(8)))
+    platforms = {spec.id: _Platform(spec, shape, time_step) for spec in order}
     for step in range(len(times)):
         sent: dict[str, list[np.ndarray]] = {}
         for spec in order:
-            _one_step(spec, profiles[spec.id], states, runs[spec.id], step, time_step, sent)
-    return runs
+            _one_step(platforms[spec.id], platforms, step, time_step, sent)
+    return {spec.id: platforms[spec.id].run(_profile(spec.lost_stays, shape), _profile(spec.lost_moves, shape),
+                                            _profile(spec.added, shape)) for spec in order}
 
 
-def _one_step(spec, profiles, states, run, step, time_step, sent):
-    state = states[spec.id]
-    upstream = np.mean(sent[spec.id], axis=0) if spec.id in sent else 1.0
-    profiles["offered_seen"] = profiles["demand"][:, step] * upstream
-    offered, admitted, shed, own, capacity, demand = _step_platform(spec, profiles, state, step, time_step, upstream)
-    dependency = np.zeros_like(own)
+def _one_step(platform, platforms, step, time_step, sent):
+    spec = platform.spec
+    upstream = (sent[spec.id][0] if len(sent[spec.id]) == 1 else np.mean(sent[spec.id], axis=0)) \
+        if spec.id in sent else 1.0
+    demand = platform.demand[step] * upstream
+    if platform.amplification is not None and all(layer.unchanged[step] for layer in platform.layers):
+        # the same layers at the same failure share as at the end of the last step: the same attempts
+        amplification = platform.amplification
+    else:
+        amplification, _ = _amplification(platform.layers, platform.p_attempt, step)
+    offered = demand * amplification
+    admitted = offered * platform.keep_shed[step]
+    capacity = platform.capacity(step, demand)
+    late, refused = platform.queue(admitted, capacity, time_step)
+    own = platform.own_failure(step, admitted, late, refused)
+    dependency = 0.0
     for other in spec.depends_on:
-        dependency = 1.0 - (1.0 - dependency) * (1.0 - states[other].p_request)
+        dependency = 1.0 - (1.0 - dependency) * (1.0 - platforms[other].p_request)
         sent.setdefault(other, []).append(admitted * (1.0 - own))
     p_admitted = 1.0 - (1.0 - own) * (1.0 - dependency)
-    p_attempt = 1.0 - (1.0 - shed) * (1.0 - p_admitted)
-    state.p_attempt = p_attempt
-    attempts_per_request, p_request = _amplification(spec.layers, p_attempt, step)
-    state.p_request = p_request
-    run.requests[:, step], run.attempts[:, step] = demand, demand * attempts_per_request
-    run.attempt_failure[:, step], run.request_failure[:, step] = p_attempt, p_request
-    run.capacity[:, step], run.offered_work[:, step] = capacity, offered
-    run.lost[:, step] = 1.0 - (1.0 - profiles["lost_stays"][:, step]) * (1.0 - profiles["lost_moves"][:, step])
-    run.added[:, step] = profiles["added"][:, step] + np.maximum(capacity - (1.0 + spec.headroom), 0.0) * (
-        profiles["autoscaled"])
+    p_attempt = 1.0 - platform.keep_shed[step] * (1.0 - p_admitted)
+    attempts_per_request, p_request = _amplification(platform.layers, p_attempt, step)
+    platform.p_attempt, platform.p_request, platform.amplification = p_attempt, p_request, attempts_per_request
+    records = platform.records
+    records["requests"][step], records["attempts"][step] = demand, demand * attempts_per_request
+    records["attempt_failure"][step], records["request_failure"][step] = p_attempt, p_request
+    records["capacity"][step], records["offered_work"][step] = capacity, offered

@@ -398,7 +398,7 @@ def _rerun_values(assumption, values, ranges):
 
 
 def rerun(incident, assumption: str, values: Sequence[float] | None = None, *, particles: int = 1000,
-          seed: int = 0, time_step: float = 120.0, max_generations: int = 12, fit: Sequence[str] | None = None,
+          seed: int = 0, time_step: float = 120.0, max_generations: int = 20, fit: Sequence[str] | None = None,
           target: float = 0.01, limit: int = 50, ranges: Mapping[str, Any] | None = None,
           cluster: Cluster | None = None, scheduler: str | None = None, workers: int | None = None) -> pd.DataFrame:
     """The full :func:`infer` rerun with ``assumption`` at each of ``values`` (default its plausible low, its

@@ -3,15 +3,15 @@
 The algorithm is that of Toni et al. (2009, J. R. Soc. Interface 6:187) with the adaptive kernels of
 Beaumont et al. (2009, Biometrika 96:983) and the conventions of pyabc's ``ABCSMC``: a model index
 perturbed by a kernel that keeps it with probability 0.7 (pyabc's ``ModelPerturbationKernel``), the
-parameters of the chosen model drawn from that model's population and moved by a component-wise
-Gaussian with twice its weighted variance (Beaumont et al. 2009; Filippi et al. 2013, Stat. Appl.
-Genet. Mol. Biol. 12:87, "component-wise normal"), weights ``prior / proposal`` normalised within each model, model
-probabilities the share of the unnormalised weights, and each threshold the weighted median of the
-previous generation's distances (pyabc's ``MedianEpsilon``).
+parameters of the chosen model drawn from that model's population and moved by twice its weighted
+(co)variance (:mod:`reliability.incident.kernels`: half the proposals component-wise, truncated to the
+prior box, half multivariate in the box's logit), weights ``prior / proposal`` normalised within each
+model, model probabilities the share of the unnormalised weights, and each threshold the weighted median
+of the previous generation's distances (pyabc's ``MedianEpsilon``).
 
 The prior is uniform on a box in a latent space (the caller maps it: logarithms for log-scale priors,
-rounding for whole numbers, floor for choices), so the prior density is one constant. Each kernel is
-truncated to the box, one dimension at a time, and its density includes the truncation: with twenty
+rounding for whole numbers, floor for choices), so the prior density is one constant. No proposal
+leaves the box, and every kernel density is exact (truncation and logit included): with twenty
 unknowns, rejecting proposals outside the box instead would reject nearly all of them.
 
 Why not pyabc itself: pyabc evaluates one particle per model call, and one call of an incident model
@@ -51,12 +51,11 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
-from scipy.special import logsumexp, ndtr, ndtri
+from scipy.special import logsumexp
+
+from .kernels import MODEL_STAY, Kernels
 
 __all__ = ["Population", "SMCResult", "abc_smc", "weighted_quantile", "MODEL_STAY"]
-
-#: Probability that a proposed particle keeps its parent's model (pyabc's default).
-MODEL_STAY = 0.7
 
 # Batches: the unit of work (and of randomness) sent to a worker.
 _MAX_BATCHES_PER_ROUND = 32
@@ -107,8 +106,11 @@ class Population:
         return float(1.0 / np.sum(self.weight ** 2))
 
     def log_evidence_at(self, epsilon: float, model: int | None = None) -> float:
-        """Log prior probability that a simulation (of ``model``, or any) lands within ``epsilon`` (at most the
-        previous generation's threshold: the proposals beyond it are not weighed)."""
+        """Log prior probability that a simulation (of ``model``, or any) lands within ``epsilon`` (at most this
+        generation's threshold: the proposals beyond it are not weighed)."""
+        if epsilon > self.epsilon:
+            raise ValueError(f"evidence is known up to this generation's threshold {self.epsilon:g}, "
+                             f"not at {epsilon!r}")
         keep = self.all_distance <= epsilon
         if model is not None:
             keep &= self.all_model == model
@@ -119,13 +121,15 @@ class Population:
 
 @dataclass(frozen=True)
 class SMCResult:
-    """Every generation of one run, and why it stopped."""
+    """Every generation of one run, and why it stopped; ``abandoned`` counts the simulations of a
+    generation given up (too few accepted), which :attr:`evaluations` includes."""
 
     generations: tuple[Population, ...]
     models: int
     stopped: str
     converged: bool
     shifts: tuple[float, ...]
+    abandoned: int = 0
 
     @property
     def final(self) -> Population:
@@ -133,7 +137,7 @@ class SMCResult:
 
     @property
     def evaluations(self) -> int:
-        return sum(g.evaluations for g in self.generations)
+        return sum(g.evaluations for g in self.generations) + self.abandoned
 
 
 def _check_whole(name, value, least, most):
@@ -144,83 +148,15 @@ def _check_whole(name, value, least, most):
     return int(value)
 
 
-class _Kernels:
-    """The proposal of one generation: the model kernel, and per model a mixture of component-wise
-    Gaussians truncated to the prior box (log densities exact, truncation included)."""
-
-    def __init__(self, population: Population, models: int, low: np.ndarray, high: np.ndarray):
-        self.probabilities = population.model_probabilities
-        self.alive = np.flatnonzero(self.probabilities > 0)
-        self.models, self.low, self.high, self.members = models, low, high, {}
-        pooled = self._scale(population.z, population.weight, high - low)
-        for m in self.alive:
-            mine = population.model == m
-            w = population.weight[mine] / population.weight[mine].sum()
-            scale = self._scale(population.z[mine], w, high - low) if mine.sum() >= 2 else pooled
-            members = population.z[mine]
-            # log of each member's kernel mass inside the box, per dimension (the truncation)
-            mass = np.log(np.maximum(ndtr((high - members) / scale) - ndtr((low - members) / scale), 1e-300))
-            self.members[m] = (members, np.log(w), w, scale, mass)
-
-    @staticmethod
-    def _scale(z, w, width):
-        mean = w @ z / w.sum()
-        variance = (w / w.sum()) @ (z - mean) ** 2
-        # Twice the weighted variance (Beaumont et al. 2009), with a floor of 1e-3 of the prior width
-        # that keeps a collapsed population able to move.
-        return np.sqrt(2.0 * variance + (1e-3 * width) ** 2)
-
-    def model_log_density(self, model: np.ndarray) -> np.ndarray:
-        k = len(self.alive)
-        if k == 1:
-            return np.where(model == self.alive[0], 0.0, -np.inf)
-        kernel = np.full((self.models, self.models), (1 - MODEL_STAY) / (k - 1))
-        np.fill_diagonal(kernel, MODEL_STAY)
-        mix = self.probabilities @ kernel
-        mix[self.probabilities <= 0] = 0.0
-        with np.errstate(divide="ignore"):
-            return np.log(mix[model])
-
-    def sample(self, rng, n):
-        parents = rng.choice(self.models, size=n, p=self.probabilities)
-        model = parents.copy()
-        if len(self.alive) > 1:
-            move = rng.random(n) >= MODEL_STAY
-            for i in np.flatnonzero(move):
-                model[i] = rng.choice(self.alive[self.alive != parents[i]])
-        z = np.empty((n, len(self.low)))
-        for m in self.alive:
-            rows = np.flatnonzero(model == m)
-            members, _, w, scale, _ = self.members[m]
-            centre = members[rng.choice(len(members), size=len(rows), p=w)]
-            # inverse-CDF draw of a Gaussian truncated to the box, one dimension at a time
-            a, b = ndtr((self.low - centre) / scale), ndtr((self.high - centre) / scale)
-            u = a + rng.random((len(rows), len(self.low))) * (b - a)
-            z[rows] = np.clip(centre + scale * ndtri(np.clip(u, 1e-300, 1 - 1e-16)), self.low, self.high)
-        return z, model
-
-    def log_density(self, z, model, chunk=256):
-        out = self.model_log_density(model)
-        for m in self.alive:
-            rows = np.flatnonzero(model == m)
-            members, log_w, _, scale, mass = self.members[m]
-            constant = -np.sum(np.log(scale)) - 0.5 * len(scale) * math.log(2 * math.pi)
-            for start in range(0, len(rows), chunk):
-                part = rows[start:start + chunk]
-                standard = (z[part, None, :] - members[None, :, :]) / scale
-                log_k = -0.5 * np.sum(standard ** 2, axis=2) + constant - mass.sum(axis=1)[None, :]
-                out[part] += logsumexp(log_k + log_w[None, :], axis=1)
-        return out
-
-
 def _prior_batch(rng, low, high, models, n):
     return low + rng.random((n, len(low))) * (high - low), rng.integers(0, models, size=n)
 
 
 def _generation(simulate, kernels, low, high, models, particles, epsilon, seed, t, batch, max_evaluations,
-                min_acceptance, log_prior):
-    """Propose in rounds of batches until ``particles`` are accepted (or the evaluation cap is reached)."""
-    kept, evaluations, failures, index, acceptance = [], 0, 0, 0, 0.5
+                min_acceptance, acceptance=0.5):
+    """Propose in rounds of batches until ``particles`` are accepted (or the evaluation cap is reached);
+    ``acceptance`` is the rate expected (it sizes the first round)."""
+    kept, evaluations, failures, index = [], 0, 0, 0
     records = []
     while sum(len(k[0]) for k in kept) < particles and evaluations < max_evaluations:
         missing = particles - sum(len(k[0]) for k in kept)
@@ -266,17 +202,18 @@ def _weigh(kernels, z, model, log_prior, models):
 
 
 def _population(simulate, kernels, low, high, models, particles, epsilon, seed, t, batch, max_evaluations,
-                previous_epsilon=math.inf, min_acceptance=0.0):
+                min_acceptance=0.0, acceptance=0.5):
     width = high - low
     log_prior = -math.log(models) - float(np.sum(np.log(width)))
     (z, model, distance, outputs, identity, evaluations, failures, all_z, all_model,
      all_distance) = _generation(simulate, kernels, low, high, models, particles, epsilon, seed, t, batch,
-                                 max_evaluations, min_acceptance, log_prior)
-    if not len(z):
-        return None
+                                 max_evaluations, min_acceptance, acceptance)
+    if not len(z) or (kernels is not None and len(z) < particles):  # given up: the caller counts them
+        return evaluations
     log_w = _weigh(kernels, z, model, log_prior, models)
-    # Evidence is asked for at thresholds up to the previous one: weigh only the proposals within it.
-    finite = all_distance <= previous_epsilon
+    # Evidence is asked for at thresholds up to this one: weigh only the proposals within it (the
+    # accepted particles, and those beyond the population's size in the last round).
+    finite = all_distance <= epsilon
     all_log_ratio = np.full(len(all_z), -np.inf)
     all_log_ratio[finite] = _weigh(kernels, all_z[finite], all_model[finite], log_prior, models)
     unnormalised = np.exp(log_w - log_w.max())
@@ -308,17 +245,18 @@ def _shift(old: Population, new: Population, width) -> float:
 def abc_smc(simulate: Callable[[Sequence[tuple]], list], low: np.ndarray, high: np.ndarray, models: int, *,
             particles: int = 1000, seed: int = 0, max_generations: int = 12, batch: int = 128,
             min_acceptance: float = 0.01, max_evaluations: int = 200_000, tolerance: float = 0.1,
-            target_epsilon: float = 0.0) -> SMCResult:
+            target_epsilon: float = 0.0, snap: float = 0.0) -> SMCResult:
     """Run ABC-SMC with model choice until the posterior stops moving.
 
     ``simulate(jobs)`` takes a list of ``(z, model, seed)`` batches (latent values n x d, model indices n,
     a seed that is the batch's identity) and returns one ``(distance, outputs)`` per batch, in order:
     ``distance`` n floats (NaN where the simulation failed), ``outputs`` a dict of n-arrays kept for the
-    accepted particles. It stops (``converged``) when the threshold has reached ``target_epsilon`` or
-    stopped falling (under 10 % a generation) and, in that last generation, no 5/50/95 % quantile moved
-    more than ``tolerance`` of that parameter's 5-95 % width, nor a model probability more than
-    ``tolerance``; else at ``max_generations``, at an acceptance
-    rate under ``min_acceptance``, or after ``max_evaluations`` simulations in one generation.
+    accepted particles. It stops (``converged``) after the generation whose threshold reached
+    ``target_epsilon`` (one within ``snap`` of it is taken as it), or when the threshold stopped falling
+    (under 10 % a generation) and, in that last generation, no 5/50/95 % quantile moved more than
+    ``tolerance`` of that parameter's 5-95 % width, nor a model probability more than ``tolerance``;
+    else at ``max_generations``, at an acceptance rate under ``min_acceptance``, or after
+    ``max_evaluations`` simulations in one generation.
     """
     low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
     if low.ndim != 1 or low.shape != high.shape or not np.all(np.isfinite(low) & np.isfinite(high)):
@@ -331,9 +269,11 @@ def abc_smc(simulate: Callable[[Sequence[tuple]], list], low: np.ndarray, high: 
     batch = _check_whole("batch", batch, 1, 100_000)
     width = high - low
     first = _population(simulate, None, low, high, models, particles, math.inf, seed, 0, batch, max_evaluations)
-    if first is None or len(first.z) < particles:
-        return SMCResult((first,) if first is not None else (), models, "every simulation failed", False, ())
-    generations, shifts, stopped, converged = [first], [], "max_generations", False
+    if not isinstance(first, Population) or len(first.z) < particles:
+        if not isinstance(first, Population):
+            raise ValueError(f"every one of the {first:,} simulations from the prior failed: nothing to infer from")
+        return SMCResult((first,), models, "too few simulations from the prior succeeded", False, ())
+    generations, shifts, stopped, converged, abandoned = [first], [], "max_generations", False, 0
     while len(generations) < max_generations:
         previous = generations[-1]
         epsilon = float(weighted_quantile(previous.distance, previous.weight, 0.5)[0])
@@ -342,20 +282,29 @@ def abc_smc(simulate: Callable[[Sequence[tuple]], list], low: np.ndarray, high: 
             # More than half the weight tied at the last threshold (a model plateau): the median cannot
             # fall, so take the median of the distances strictly below it.
             epsilon = float(weighted_quantile(previous.distance[below], previous.weight[below], 0.5)[0])
-        kernels = _Kernels(previous, models, low, high)
+        if epsilon <= target_epsilon + snap:
+            epsilon = target_epsilon  # closer than ``snap``: the target itself, a generation sooner
+        kernels = Kernels(previous.z, previous.model, previous.weight, previous.model_probabilities, low, high)
+        # the last generation's acceptance sizes the first round (a lower threshold accepts fewer: later
+        # rounds make up the rest)
         new = _population(simulate, kernels, low, high, models, particles, epsilon, seed, len(generations), batch,
-                          max_evaluations, previous.epsilon, min_acceptance)
-        if new is None or len(new.z) < particles:
+                          max_evaluations, min_acceptance, previous.acceptance)
+        if not isinstance(new, Population):
+            abandoned = new
             stopped = (f"acceptance under {min_acceptance:g} (or {max_evaluations:,} simulations) at threshold "
-                       f"{epsilon:.3g}: the previous generation is the posterior")
+                       f"{epsilon:.3g} ({abandoned:,} simulations given up): the previous generation is the posterior")
             break
         generations.append(new)
         shifts.append(_shift(previous, new, width))
-        stalled = epsilon <= target_epsilon or (math.isfinite(previous.epsilon) and epsilon > 0.9 * previous.epsilon)
+        if epsilon <= target_epsilon:
+            # the posterior at the target threshold is the answer; later generations would only add noise
+            stopped, converged = f"the threshold reached its target {target_epsilon:g}", True
+            break
+        stalled = math.isfinite(previous.epsilon) and epsilon > 0.9 * previous.epsilon
         if stalled and shifts[-1] <= tolerance:
-            stopped, converged = "the posterior stopped moving", True
+            stopped, converged = "the threshold stopped falling and the posterior stopped moving", True
             break
         if new.acceptance < min_acceptance:
             stopped = f"acceptance {new.acceptance:.2g} under {min_acceptance:g}"
             break
-    return SMCResult(tuple(generations), models, stopped, converged, tuple(shifts))
+    return SMCResult(tuple(generations), models, stopped, converged, tuple(shifts), abandoned)
