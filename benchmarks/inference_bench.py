@@ -10,7 +10,7 @@ Measured in one run:
 * **toy problems with known answers** -- a normal mean under a uniform prior, and a choice between a
   point null and a free mean (exact Bayes factor): reliability's ``abc_smc`` and pyabc's ``ABCSMC``
   with the same population, the same epsilon schedule (pyabc is given reliability's as a
-  ``ListEpsilon``) and the same kernels (twice the weighted covariance, model kernel 0.7). pyabc's
+  ``ListEpsilon``) and kernels of the same scale (twice the weighted covariance, model kernel 0.7). pyabc's
   history database goes to a temporary folder.
 * **the incident inference** -- the default inference of one incident (the notebook's parameters) on
   a local Dask cluster of 2 workers, the smoke inference, the speed-up from 1 to 2 workers (the
@@ -490,8 +490,9 @@ def _toy_section(toys, config: InferenceConfig) -> str:
             f"model 1's posterior mean {choice[0]:.3f}, sd {choice[1]:.4f}. reliability's `abc_smc` ran "
             "first (weighted-median thresholds, at most "
             f"{config.toy_generations} generations); pyabc's `ABCSMC` was given the same thresholds (`ListEpsilon`), "
-            "population size, Gaussian kernels of twice the weighted covariance (`MultivariateNormalTransition("
-            "scaling=2)` with a unit bandwidth) and model kernel 0.7, with its `SingleCoreSampler` (both in one "
+            "population size, model kernel 0.7 and Gaussian kernels of twice the weighted covariance "
+            "(`MultivariateNormalTransition(scaling=2)` with a unit bandwidth; reliability's own are the same scale, "
+            "half component-wise in the prior box and half in its logit), with its `SingleCoreSampler` (both in one "
             "process) and its history in a temporary folder. In brackets: ABC's exact target at the final threshold "
             "(the prior times P(|simulated mean - observed| <= threshold)), which both must meet (mean within 0.1, sd "
             "within 25 %, model probability within 0.1, or four standard errors at the effective sample size where "

@@ -1,5 +1,5 @@
 """The toy problems of the inference benchmark: a normal mean and a model choice with known answers, run
-by reliability's ``abc_smc`` and by pyabc's ``ABCSMC`` with the same population, thresholds and kernels
+by reliability's ``abc_smc`` and by pyabc's ``ABCSMC`` with the same population and thresholds and kernels of the same scale
 (pyabc's history database goes to a temporary folder). Used by :mod:`benchmarks.inference_bench`.
 """
 
@@ -47,7 +47,7 @@ def _box_prior(pyabc, low, high):
 
 
 def _kernels(pyabc, models: int) -> dict:
-    """Kernels as reliability's: Gaussian with twice the weighted covariance, model kernel 0.7."""
+    """Kernels of reliability's scale: Gaussian with twice the weighted covariance, model kernel 0.7."""
     transition = [pyabc.MultivariateNormalTransition(scaling=2.0, bandwidth_selector=lambda n, d: 1.0)
                   for _ in range(models)]
     return dict(transitions=transition, model_perturbation_kernel=pyabc.ModelPerturbationKernel(

@@ -16,7 +16,7 @@ Hesterberg 1995):
 Each kernel draws half the proposals, so no weight exceeds twice what either kernel alone would give
 where it fits. Alone, the logit kernel piles proposals at the box's edges when a dimension is flat
 (measured: 7 % of the sample was effective for a flat population in 8 dimensions, against 66 % for the
-mixture); alone, the component-wise kernel stalled on a real incident (Proton's file) at a threshold of
+mixture); alone, the component-wise kernel stalled on an incident of the library at a threshold of
 0.7-0.8 tolerances that the mixture took to 0. Shares adapted to each kernel's acceptance were tried:
 the same number of simulations and a smaller effective sample.
 

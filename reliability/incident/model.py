@@ -200,7 +200,7 @@ class _Platform:
         self.one_plus = np.broadcast_to(1.0 + np.asarray(spec.headroom, dtype=float), (samples,))
         self.demand = _rows(spec.demand, shape)
         shed = _rows(spec.shed, shape)
-        self.shed, self.keep_shed = shed, 1.0 - shed
+        self.keep_shed = 1.0 - shed
         self.base = (self.one_plus[None, :] * (1.0 - _rows(spec.lost_moves, shape)) + _rows(spec.added, shape))
         self.keep_stays = 1.0 - _rows(spec.lost_stays, shape)
         slowdown = _rows(spec.slowdown, shape)
