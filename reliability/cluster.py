@@ -51,7 +51,8 @@ def _quiet(prefix: str) -> dict[str, int]:
 #: glibc's thresholds in the local workers. Dask's default (``MALLOC_TRIM_THRESHOLD_=65536``) hands
 #: freed memory back to the system at once; a model that allocates and frees megabyte arrays every
 #: step then spends most of its time in page faults (measured: 4 min of system time in a 5 min
-#: inference). Larger thresholds keep the freed arrays for the next step; peak memory is unchanged.
+#: inference). Larger thresholds keep the freed arrays for the next step, at the price of up to
+#: 256 MiB of freed memory a worker may hold on to.
 MALLOC_THRESHOLDS = {"MALLOC_TRIM_THRESHOLD_": 256 * 2**20, "MALLOC_MMAP_THRESHOLD_": 64 * 2**20}
 
 

@@ -59,6 +59,25 @@ def test_every_incident_builds_runs_and_measures(name):
                 assert values.shape == (3,) and not np.isnan(values).any(), (figure.id, level)
 
 
+@pytest.mark.parametrize("name", available_incidents())
+def test_a_reading_measured_alone_gives_the_same_distances_and_values(name):
+    """The inference measures each figure at its reading's level only: the same numbers as measuring all."""
+    from reliability.incident.infer import LatentPrior, _fitted, figure_readings, simulate_batch
+
+    scenario = build_scenario(load(name), time_step=240.0)
+    prior, (fitted, _) = LatentPrior(scenario.unknowns), _fitted(scenario.incident, None)
+    rng = np.random.default_rng(4)
+    z = prior.low + rng.random((64, len(prior.low))) * (prior.high - prior.low)
+    job = (z, rng.integers(0, len(scenario.variants), len(z)), None)
+    for reading in figure_readings(scenario.incident):
+        every, outputs = simulate_batch(scenario, prior, fitted, reading, job)
+        alone, own = simulate_batch(scenario, prior, fitted, reading, job, False)
+        np.testing.assert_array_equal(alone, every)
+        assert own.keys() <= outputs.keys() and len(own) == sum(1 for f in scenario.incident.figures if modelled(f))
+        for key, values in own.items():
+            np.testing.assert_array_equal(values, outputs[key])
+
+
 def test_unknown_level_gives_both_readings(proton_fit):
     assert proton_fit.readings == ("attempts", "requests")
     figure = proton_fit.incident.figure("failed_requests")

@@ -142,34 +142,39 @@ def figure_distance(incident, fitted: Sequence[str], reading: str, model: Mappin
     return np.sqrt(total)
 
 
-def _measure_all(scenario, values, variant):
+def _measure_all(scenario, values, variant, reading=None):
+    """Every modelled figure at every level it is read at (or only at ``reading``'s level)."""
     timeline = scenario.run(values, variant)
     return {(f.id, level): np.asarray(measure(timeline, f, level), dtype=float)
-            for f in scenario.incident.figures if modelled(f) for level in readings(f)}
+            for f in scenario.incident.figures if modelled(f)
+            for level in (readings(f) if reading is None else (figure_level(f, reading),))}
 
 
-def simulate_batch(scenario, prior: LatentPrior, fitted: tuple, reading: str, job) -> tuple:
+def simulate_batch(scenario, prior: LatentPrior, fitted: tuple, reading: str, job, every_level: bool = True) -> tuple:
     """One batch on a worker: run the scenario at the latent points, measure every figure, and the distance.
 
-    A batch whose run raises is rerun one particle at a time; particles that still fail get a NaN
-    distance, which the sampler counts as failures and rejects.
+    Figures are measured at every level they are read at, or, without ``every_level``, at ``reading``'s
+    only (all one reading's inference keeps). A batch whose run raises is rerun one particle at a time;
+    particles that still fail get a NaN distance, which the sampler counts as failures and rejects.
     """
     z, variant, _ = job
     values = prior.values(z)
+    level = None if every_level else reading
     try:
-        model, failed = _measure_all(scenario, values, variant), np.zeros(len(z), dtype=bool)
+        model, failed = _measure_all(scenario, values, variant, level), np.zeros(len(z), dtype=bool)
     except (ValueError, FloatingPointError, ArithmeticError):
-        model, failed = _one_at_a_time(scenario, values, variant)
+        model, failed = _one_at_a_time(scenario, values, variant, level)
     at_level = {fid: model[(fid, figure_level(scenario.incident.figure(fid), reading))] for fid in fitted}
     distance = figure_distance(scenario.incident, fitted, reading, at_level)
     return np.where(failed, np.nan, distance), {f"{k[0]}|{k[1]}": v for k, v in model.items()}
 
 
-def _one_at_a_time(scenario, values, variant):
+def _one_at_a_time(scenario, values, variant, reading=None):
     parts = []
     for i in range(len(variant)):
         try:
-            parts.append(_measure_all(scenario, {k: v[i:i + 1] for k, v in values.items()}, variant[i:i + 1]))
+            parts.append(_measure_all(scenario, {k: v[i:i + 1] for k, v in values.items()}, variant[i:i + 1],
+                                      reading))
         except (ValueError, FloatingPointError, ArithmeticError):
             parts.append(None)
     keys = next((p.keys() for p in parts if p is not None), ())
@@ -208,7 +213,8 @@ class _Simulator:
 
     def __call__(self, jobs):
         n = len(jobs)
-        return self.cluster.map(simulate_batch, *([a] * n for a in self.args), jobs)
+        # one reading's run keeps each figure at that reading's level only
+        return self.cluster.map(simulate_batch, *([a] * n for a in self.args), jobs, [False] * n)
 
 
 def infer(scenario, *, particles: int = 1000, seed: int = 0, fit: Sequence[str] | None = None,

@@ -143,6 +143,11 @@ def _rows(value, shape) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(array, shape).T)
 
 
+def _neutral(value, neutral: float) -> bool:
+    """Whether a profile is ``neutral`` everywhere (then the loop need not read it)."""
+    return bool(np.all(np.asarray(value, dtype=float) == neutral))
+
+
 def _clip(x, low, high):
     """``np.clip`` as its two ufuncs (the same values, without its wrapper's cost on every step)."""
     return np.minimum(np.maximum(x, low), high)
@@ -199,22 +204,26 @@ class _Platform:
         self.spec = spec
         self.one_plus = np.broadcast_to(1.0 + np.asarray(spec.headroom, dtype=float), (samples,))
         self.demand = _rows(spec.demand, shape)
-        shed = _rows(spec.shed, shape)
-        self.keep_shed = 1.0 - shed
-        self.base = (self.one_plus[None, :] * (1.0 - _rows(spec.lost_moves, shape)) + _rows(spec.added, shape))
-        self.keep_stays = 1.0 - _rows(spec.lost_stays, shape)
-        slowdown = _rows(spec.slowdown, shape)
-        # where nothing slows, no ceiling binds or nothing autoscales, the loop skips that part (exactly:
-        # x / (1 + 0 * s) is x, and an infinite ceiling refuses nothing)
-        self.slowdown = slowdown if np.any(slowdown != 1.0) else None
-        ceiling = _rows(spec.ceiling, shape)
-        self.ceiling = ceiling if np.any(np.isfinite(ceiling)) else None
+        # A profile that is neutral everywhere (nothing shed, lost or added, no slowdown, no ceiling) is
+        # not laid out at all: its factor is exactly 1 (1 - 0, x * (1 - 0) + 0, x / (1 + 0 * s)) and an
+        # infinite ceiling refuses nothing, so the loop skips it with the same numbers.
+        ones = np.broadcast_to(1.0, shape[::-1])
+        self.keep_shed = ones if _neutral(spec.shed, 0.0) else 1.0 - _rows(spec.shed, shape)
+        self.keep_stays = ones if _neutral(spec.lost_stays, 0.0) else 1.0 - _rows(spec.lost_stays, shape)
+        if _neutral(spec.lost_moves, 0.0) and _neutral(spec.added, 0.0):
+            self.base = np.broadcast_to(self.one_plus, shape[::-1])
+        else:
+            self.base = self.one_plus[None, :] * (1.0 - _rows(spec.lost_moves, shape)) + _rows(spec.added, shape)
+        self.slowdown = None if _neutral(spec.slowdown, 1.0) else _rows(spec.slowdown, shape)
+        self.ceiling = None if _neutral(spec.ceiling, np.inf) else _rows(spec.ceiling, shape)
         self.autoscaled = np.broadcast_to(np.asarray(spec.autoscaled, dtype=bool), (samples,))
         self.scales = bool(np.any(self.autoscaled))
         if self.scales:
             delay = np.broadcast_to(np.asarray(spec.autoscale_delay, float) / time_step, (samples,))
             self.delay_steps = np.round(delay).astype(int)
             self.history = np.ones((steps, samples))
+            self.columns = np.arange(samples)
+            self.top = spec.max_scale * self.one_plus  # the autoscaler's cap
         self.layers = [_Layer(layer, shape) for layer in
                        sorted(spec.layers, key=lambda item: LAYER_ORDER.index(item.layer))]
         zeros = np.zeros(samples)
@@ -230,11 +239,12 @@ class _Platform:
         if self.scales:
             self.history[step] = offered_seen
             if step > 0:
-                lag = np.clip(step - self.delay_steps, 0, None)
-                seen = self.history[lag, np.arange(len(lag))]
+                # each sample's load one delay ago, read from the flat history (row = step)
+                lag = np.maximum(step - self.delay_steps, 0)
+                seen = self.history.ravel().take(lag * len(lag) + self.columns)
             else:
                 seen = np.ones_like(capacity)
-            wanted = np.minimum(seen * self.one_plus, self.spec.max_scale * self.one_plus)
+            wanted = np.minimum(seen * self.one_plus, self.top)
             capacity = np.where(self.autoscaled, np.maximum(capacity, wanted), capacity)
         if self.slowdown is not None:
             # contention: a service near saturation spends longer on each request, the full slowdown when saturated
@@ -249,11 +259,19 @@ class _Platform:
         backlog = self.backlog + (admitted - capacity) * time_step
         overflow = np.maximum(backlog - room, 0.0)
         self.backlog = _clip(backlog, 0.0, room)
-        refused = np.where(admitted > 0, overflow / np.maximum(admitted * time_step, 1e-12), 0.0)
+        if overflow.any():
+            refused = np.where(admitted > 0, overflow / np.maximum(admitted * time_step, 1e-12), 0.0)
+            refused = _clip(refused, 0.0, 1.0)
+        else:  # nothing overflowed: nothing refused (what the expression gives, 0 / x)
+            refused = overflow
         safe_capacity = np.maximum(capacity, 1e-12)
-        late = _clip(self.backlog / safe_capacity / spec.timeout - 0.5, 0.0, 1.0)
-        self.busy = np.where(self.backlog > 0, 1.0, admitted / safe_capacity)
-        return late, _clip(refused, 0.0, 1.0)
+        if self.backlog.any():
+            late = _clip(self.backlog / safe_capacity / spec.timeout - 0.5, 0.0, 1.0)
+            self.busy = np.where(self.backlog > 0, 1.0, admitted / safe_capacity)
+        else:  # no backlog: nothing late (0 / c - 0.5 clips to 0), utilisation the admitted share
+            late = overflow if not overflow.any() else np.zeros_like(admitted)
+            self.busy = admitted / safe_capacity
+        return late, refused
 
     def own_failure(self, step, admitted, late, refused):
         """The share of admitted attempts that fail here: lost capacity traffic stays on, late, refused,
