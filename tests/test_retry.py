@@ -3,6 +3,7 @@ limiters driven by hand, backoff against large seeded samples, and the retry equ
 brute-force scans, mpmath-evaluated queueing formulas and the discrete-event simulator."""
 
 import math
+import warnings
 from fractions import Fraction
 
 import mpmath as mp
@@ -78,6 +79,17 @@ def test_expected_attempts_limits_and_broadcasting():
     np.testing.assert_allclose(out, [[1.0, 1.5, 1.875], [1.0, 2.0, 4.0]], rtol=1e-15)
     assert isinstance(expected_attempts(0.5, 3), float)
     assert expected_attempts(0.5, 10**6) == pytest.approx(2.0, rel=1e-15)
+
+
+def test_the_unvalidated_kernel_gives_the_same_numbers_bit_for_bit():
+    from reliability.retry.amplification import expected_attempts_kernel
+
+    p = np.concatenate([[0.0, 1e-300, 1e-9, 1 - 1e-13, 1 - 1e-16, 1.0], np.random.default_rng(0).random(500)])
+    for r in (0, 1, 3, 10, 1000):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the kernel hides its own log 0 and 0 / 0
+            kernel = expected_attempts_kernel(p, np.full_like(p, float(r)))
+        np.testing.assert_array_equal(kernel, expected_attempts(p, r))
 
 
 @pytest.mark.parametrize(

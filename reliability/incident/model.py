@@ -49,6 +49,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..retry.amplification import expected_attempts_kernel
+
 
 __all__ = ["RetryLayer", "PlatformSpec", "PlatformRun", "run_model", "LAYER_ORDER", "CONTENTION_KNEE"]
 
@@ -159,14 +161,6 @@ def _clip(x, low, high):
     return np.minimum(np.maximum(x, low), high)
 
 
-def _attempts(p: np.ndarray, retries: np.ndarray) -> np.ndarray:
-    """``expected_attempts_kernel`` without its masks: the same expression, bit for bit, where 0 < p < 1
-    (``expm1(n log p) / expm1(log p)``), 1 at p = 0 (log p = -inf gives -1 / -1) and n at p = 1."""
-    n = retries + 1.0
-    log_p = np.log(p)
-    return np.where(p < 1.0, np.expm1(n * log_p) / np.expm1(log_p), n)
-
-
 class _Layer:
     """A retry layer, read per step: the retries allowed (0 where the layer is off) or a policy and its mask."""
 
@@ -187,7 +181,7 @@ class _Layer:
     def attempts(self, p, step):
         if self.policy is None:
             # no retries: one attempt each (exactly what the expression gives at r = 0)
-            return _attempts(p, self.retries[step]) if self.retrying[step] else np.ones_like(p)
+            return expected_attempts_kernel(p, self.retries[step]) if self.retrying[step] else np.ones_like(p)
         return np.where(self.on[step], self.policy.amplification(p, timed_out=True), 1.0)
 
 
@@ -275,7 +269,7 @@ class _Platform:
             late = _clip(self.backlog / safe_capacity / spec.timeout - 0.5, 0.0, 1.0)
             self.busy = np.where(self.backlog > 0, 1.0, admitted / safe_capacity)
         else:  # no backlog: nothing late (0 / c - 0.5 clips to 0), utilisation the admitted share
-            late = overflow if not overflow.any() else np.zeros_like(admitted)
+            late = np.zeros_like(admitted)
             self.busy = admitted / safe_capacity
         return late, refused
 
@@ -289,8 +283,11 @@ class _Platform:
             kept = kept * (1.0 - over_ceiling)
         return 1.0 - kept
 
-    def run(self, lost_stays, lost_moves, added) -> PlatformRun:
+    def run(self, shape) -> PlatformRun:
+        """The records as samples x steps, with the lost and added capacity."""
         records = {name: values.T for name, values in self.records.items()}
+        lost_stays, lost_moves = _profile(self.spec.lost_stays, shape), _profile(self.spec.lost_moves, shape)
+        added = _profile(self.spec.added, shape)
         lost = 1.0 - (1.0 - lost_stays) * (1.0 - lost_moves)
         extra = np.maximum(records["capacity"] - self.one_plus[:, None], 0.0) * self.autoscaled[:, None]
         return PlatformRun(lost=np.array(lost), added=added + extra, **records)
@@ -311,8 +308,7 @@ def run_model(specs: Sequence[PlatformSpec], times: np.ndarray, *, time_step: fl
         sent: dict[str, list[np.ndarray]] = {}
         for spec in order:
             _one_step(platforms[spec.id], platforms, step, time_step, sent)
-    return {spec.id: platforms[spec.id].run(_profile(spec.lost_stays, shape), _profile(spec.lost_moves, shape),
-                                            _profile(spec.added, shape)) for spec in order}
+    return {spec.id: platforms[spec.id].run(shape) for spec in order}
 
 
 def _one_step(platform, platforms, step, time_step, sent):

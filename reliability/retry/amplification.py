@@ -30,16 +30,23 @@ def _expected_attempts(p: np.ndarray, r: np.ndarray) -> np.ndarray:
     return out
 
 
-def expected_attempts_kernel(p: np.ndarray, r: np.ndarray) -> np.ndarray:
+def expected_attempts_kernel(p: np.ndarray, r) -> np.ndarray:
     """:func:`expected_attempts` without validation, for the inner loop of a model that checked its
-    inputs once: ``p`` float array in [0, 1], ``r`` float array of whole numbers >= 0, same shape.
+    inputs once: ``p`` float array in [0, 1], ``r`` whole numbers >= 0 broadcasting against it.
+
+    The same values as :func:`expected_attempts`, bit for bit, without its masks (a model calls it
+    every time step): ``expm1(n log p) / expm1(log p)`` where p < 1 (at p = 0, log p = -inf gives
+    -1 / -1 = 1) and ``n = r + 1`` at p = 1.
 
     Examples
     --------
-    >>> expected_attempts_kernel(np.array([0.5, 1.0]), np.array([3.0, 3.0]))
-    array([1.875, 4.   ])
+    >>> expected_attempts_kernel(np.array([0.0, 0.5, 1.0]), np.array([3.0, 3.0, 3.0]))
+    array([1.   , 1.875, 4.   ])
     """
-    return _expected_attempts(p, r)
+    n = r + 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):  # log 0, and 0 / 0 in the branch p = 1 discards
+        log_p = np.log(p)
+        return np.where(p < 1.0, np.expm1(n * log_p) / np.expm1(log_p), n)
 
 
 def expected_attempts(p_fail, max_retries):
