@@ -136,6 +136,7 @@ from reliability.simulate.defended import simulate_defended, simulate_defended_g
 from reliability.simulate.disciplines import BreakerSettings
 from reliability.simulate.escape import simulate_goodput
 from reliability.validation.defences import DEFENCES, defence_checks, defence_table
+from reliability.validation.published import experiment_check
 from reliability.validation.tipping import tipping_checks, tipping_surface
 from reliability.simulate import (
     Estimate,
@@ -200,6 +201,7 @@ __all__ = [
     "defence_table",
     "tipping_checks",
     "tipping_surface",
+    "experiment_check",
     "defended_band",
     "ExpiringRetryingQueue",
     "codel_mean_field",

@@ -85,6 +85,40 @@ def test_recovery_estimate_grows_linearly_with_the_backlog_and_is_inf_above_the_
     assert recovery_time_estimate(QUEUE, 4.0, 10) == 0.0
 
 
+# -- the delayed fluid model carries the backlog of an outage -----------------------------
+def test_fluid_recovery_after_a_long_outage_is_the_drain_of_its_backlog():
+    """During an outage every request sends r + 1 attempts and all stay queued; afterwards they
+    drain at c mu - (r + 1) lambda0. For a long outage that closed form is the answer."""
+    lam0, outage, level = 4.0, 2400.0, 20 + 20 * 3.0
+    backlog = 4 * lam0 * outage
+    closed_form = (backlog - level) / (20.0 - 4 * lam0)
+    fluid = QUEUE.fluid_recovery_time(lam0, outage, backoff=BACKOFF)
+    assert fluid == pytest.approx(closed_form, rel=0.01)
+    # the chain (a different model of the same backlog: a birth-death walk) agrees
+    assert fluid == pytest.approx(recovery_time_estimate(QUEUE, lam0, int(backlog), level=int(level)), rel=0.01)
+
+
+def test_fluid_recovery_depends_on_how_long_the_service_was_down():
+    times = [QUEUE.fluid_recovery_time(2.0, minutes * 60.0, backoff=BACKOFF) for minutes in (5, 10, 20, 40)]
+    assert all(a < b for a, b in zip(times, times[1:]))
+    # each extra minute down costs (r + 1) lambda0 / (c mu - (r + 1) lambda0) = 8 / 12 minute of recovery
+    assert (times[3] - times[2]) / (20 * 60.0) == pytest.approx(8.0 / 12.0, rel=0.01)
+    # inside the band (0.3 of capacity, above the recovery threshold 0.25) history decides: a blip is
+    # worked off, a long outage leaves a backlog the retries keep
+    assert QUEUE.fluid_recovery_time(6.0, 1.0, backoff=BACKOFF) == 0.0  # the backlog never reached c + c mu T
+    assert QUEUE.fluid_recovery_time(6.0, 600.0, backoff=BACKOFF) == math.inf
+    assert QUEUE.fluid_recovery_time(2.0, 0.0) == 0.0
+
+
+def test_fluid_recovery_refuses_what_it_cannot_model():
+    with pytest.raises(ValueError, match="outage"):
+        QUEUE.fluid_recovery_time(2.0, -1.0)
+    with pytest.raises(ValueError, match="outage of 1e"):
+        QUEUE.fluid_recovery_time(2.0, 1e9)
+    with pytest.raises(ValueError, match="backoff"):
+        QUEUE.fluid_recovery_time(2.0, 60.0, backoff=Backoff(1.0, 20.0, "decorrelated"))
+
+
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), "x"])
 def test_escape_time_refuses_bad_rates(bad):
     with pytest.raises((ValueError, TypeError), match="arrival_rate"):

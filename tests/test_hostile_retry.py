@@ -96,6 +96,13 @@ test_queue_tipping_trigger = attack(
     dict(arrival_rate=4.0, surge_multiple=2.0, rtol=1e-2),
     # a surge that never tips the queue has no duration and no trigger: those fields are NaN/inf by design
     allowed_nan=("*",))
+test_queue_capacity_trigger = attack(
+    lambda arrival_rate, surge_multiple: QUEUE.tipping_trigger(arrival_rate, surge_multiple, trigger="capacity",
+                                                               rtol=1e-2),
+    dict(arrival_rate=4.0, surge_multiple=4.0), allowed_nan=("*",))
+test_queue_fluid_recovery_time = attack(
+    lambda arrival_rate, outage, level: QUEUE.fluid_recovery_time(arrival_rate, outage, level=level),
+    dict(arrival_rate=2.0, outage=60.0, level=30.0))
 test_connection_pool = attack(RetryingConnectionPool, dict(connections=20, service_rate=1.0, setup_time=2.0,
                                                            new_connection_fraction=0.3, policy=3,
                                                            retries_need_new_connection=True),

@@ -670,6 +670,35 @@ def test_tipping_trigger_short_surges_converge_to_an_impulse():
         QUEUE.tipping_trigger(4.0, 5.0, backoff=Backoff(1.0, 20.0, "decorrelated"))
 
 
+def test_a_capacity_drop_tips_like_the_load_it_leaves():
+    """A capacity drop leaves the same requests to fewer servers: the bigger the cut, the shorter
+    the cut that tips; no cut (servers divided by ~1) never tips; a cut to no server is an outage."""
+    halved = QUEUE.tipping_trigger(4.0, 2.0, trigger="capacity")
+    third = QUEUE.tipping_trigger(4.0, 3.0, trigger="capacity")
+    quarter = QUEUE.tipping_trigger(4.0, 4.0, trigger="capacity")
+    outage = QUEUE.tipping_trigger(4.0, 100.0, trigger="capacity")
+    # 5 servers still serve 4 requests/s (0.8 of their capacity): the fluid model rests there, however long
+    assert halved.trigger == "capacity" and not halved.tips and halved.quasi_static_duration == math.inf
+    assert third.tips and quarter.tips and outage.tips
+    assert outage.min_duration < quarter.min_duration < third.min_duration
+    assert quarter.extra_requests == pytest.approx((10 - 2) * 1.0 * quarter.min_duration)
+    assert not QUEUE.tipping_trigger(4.0, 1.04, trigger="capacity").tips  # rounds back to 10 servers
+    # below the recovery threshold nothing leaves it collapsed, whatever the trigger
+    assert not QUEUE.tipping_trigger(2.0, 100.0, trigger="capacity").tips
+    # the load-spike answer is unchanged by the new keyword
+    assert QUEUE.tipping_trigger(4.0, 5.0, trigger="load") == QUEUE.tipping_trigger(4.0, 5.0)
+    with pytest.raises(ValueError, match="trigger"):
+        QUEUE.tipping_trigger(4.0, 2.0, trigger="sideways")
+
+
+def test_an_outage_trigger_is_the_fluid_recovery_boundary():
+    """The shortest outage that tips (trigger 'capacity' to no server) is where the fluid model's
+    recovery after an outage turns infinite: the two questions share one integrator."""
+    shortest = QUEUE.tipping_trigger(4.0, 100.0, trigger="capacity", rtol=1e-4).min_duration
+    assert QUEUE.fluid_recovery_time(4.0, 0.99 * shortest) < math.inf
+    assert QUEUE.fluid_recovery_time(4.0, 1.01 * shortest) == math.inf
+
+
 # --- the connection pool ----------------------------------------------------------------------
 
 def pool_map(pool, lam0, r):

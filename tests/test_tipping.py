@@ -28,11 +28,13 @@ def test_a_tipped_queue_sends_every_attempt_and_a_recovered_one_about_one():
     assert 3.9 < tipped < 4.3
 
 
-def test_a_capacity_drop_has_no_fluid_verdict_but_tips_when_long():
-    frame = tipping_surface(20, 1.0, 3.0, 3, 0.45, [4.0], [60.0], trigger="capacity", backoff=BACKOFF,
+def test_a_capacity_drop_tips_when_long_in_simulation_and_in_the_fluid_model():
+    frame = tipping_surface(20, 1.0, 3.0, 3, 0.45, [4.0], [3.0, 60.0], trigger="capacity", backoff=BACKOFF,
                             settle=400.0, seed=2)
-    assert frame.simulated_tipped.tolist() == [True]
-    assert math.isnan(frame.fluid_min_duration[0]) and frame.agrees[0] is None
+    assert frame.simulated_tipped.tolist() == [False, True]
+    assert 3.0 < frame.fluid_min_duration[0] < 60.0 and frame.agrees.tolist() == [True, True]
+    # 5 servers left for 9 requests/s: the chain tips the trigger's own queue within seconds
+    assert 0.0 < frame.trigger_escape_mean[0] < 10.0
 
 
 def test_a_small_spike_never_tips_in_the_fluid_model():

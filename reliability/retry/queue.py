@@ -142,8 +142,15 @@ class RetryingQueue(RetryFixedPoint):
         """Backlogs at which the fluid model is at rest (``d Q / dt = 0``) for a base rate."""
         return fluid.fluid_equilibria(self, self.checked_rate("arrival_rate", arrival_rate))
 
-    def tipping_trigger(self, arrival_rate, surge_multiple, *, backoff=None, rtol: float = 1e-3) -> TippingPoint:
-        """Smallest surge (``surge_multiple`` x ``arrival_rate`` for a while) that leaves the queue collapsed.
+    def tipping_trigger(self, arrival_rate, surge_multiple, *, trigger: str = "load", backoff=None,
+                        rtol: float = 1e-3) -> TippingPoint:
+        """Shortest trigger of a size that leaves the queue collapsed.
+
+        ``trigger="load"`` (a load spike): the request rate is ``surge_multiple`` x ``arrival_rate``
+        for a while. ``trigger="capacity"`` (a capacity drop): the servers are divided by
+        ``surge_multiple`` (:func:`reliability.retry.fluid.trigger_servers`; every server gone when
+        that rounds to 0) while the request rate stays; attempts then time out with the tail of
+        the servers left. These are the two trigger kinds of Huang et al. (OSDI 2022).
 
         Fluid model of the backlog ``Q`` (requests in system, abandoned attempts included):
         ``dQ/dt = (attempts arriving) - mu min(Q, c)``. An attempt sent when the backlog is ``Q``
@@ -170,7 +177,12 @@ class RetryingQueue(RetryFixedPoint):
         :class:`AdaptiveThrottle` is not supported.
         """
         return fluid.tipping_trigger(self, self.checked_rate("arrival_rate", arrival_rate), surge_multiple,
-                                     backoff=backoff, rtol=rtol)
+                                     trigger=trigger, backoff=backoff, rtol=rtol)
+
+    def fluid_recovery_time(self, arrival_rate, outage, *, level=None, backoff=None) -> float:
+        """Time after an outage of ``outage`` seconds until the fluid backlog falls to ``level``
+        (:func:`reliability.retry.fluid.fluid_recovery_time`)."""
+        return fluid.fluid_recovery_time(self, arrival_rate, outage, level=level, backoff=backoff)
 
 
 def _verdict(equilibria) -> str:

@@ -6,7 +6,7 @@ spike** (the request rate multiplied for a while) and a **capacity drop** (the s
 for a while). For each size and duration the retrying queue is simulated from healthy; it has
 *tipped* when it is still failing at least half its attempts over the last ``window`` seconds,
 ``settle`` seconds after the trigger ended. The delayed fluid model
-(:meth:`reliability.retry.RetryingQueue.tipping_trigger`) gives, for a load spike, the shortest
+(:meth:`reliability.retry.RetryingQueue.tipping_trigger`) gives, for either kind, the shortest
 tipping duration; the simulation agrees with it where the two verdicts match. The simulated
 **amplification after the trigger** -- attempts per request once the trigger is over, the
 sustaining load as a multiple of the base -- is what keeps a tipped service down.
@@ -27,6 +27,8 @@ import pandas as pd
 
 from .._validate import as_array, number, whole
 from ..retry import Backoff, FixedRetries, RetryingQueue
+from ..retry.escape import escape_time
+from ..retry.fluid import trigger_servers
 from ..simulate import Schedule, simulate_retrying_queue
 
 __all__ = ["TIPPING_SIZES", "tipping_checks", "tipping_surface"]
@@ -43,12 +45,22 @@ def _run(servers, service_rate, timeout, max_retries, lam0, trigger, multiple, d
         rate, capacity = Schedule.surge(lam0, multiple, _START, duration), servers
     else:
         rate = lam0
-        capacity = Schedule.steps((0.0, servers), (_START, max(0, int(round(servers / multiple)))), (end, servers))
+        capacity = Schedule.steps((0.0, servers), (_START, trigger_servers(servers, multiple)), (end, servers))
     run = simulate_retrying_queue(capacity, service_rate, rate, timeout=timeout, policy=FixedRetries(max_retries),
                                   backoff=backoff, horizon=horizon, interval=10.0, seed=seed)
     last = run.window(horizon - window)
     after = run.window(min(end, horizon - window))
     return last.failure_fraction >= 0.5, after.attempts / max(after.offered, 1)
+
+
+def _trigger_escape(queue, lam0: float, trigger: str, multiple: float) -> float:
+    """Mean time to tip from healthy while the trigger lasts (backlog chain at its load and servers)."""
+    if trigger == "load":
+        return escape_time(queue, multiple * lam0).mean_time
+    left = trigger_servers(queue.servers, multiple)
+    if left == 0:
+        return 0.0
+    return escape_time(RetryingQueue(left, queue.service_rate, queue.timeout, queue.policy), lam0).mean_time
 
 
 def tipping_surface(servers, service_rate, timeout, max_retries, base_share, multiples, durations, *,
@@ -70,9 +82,12 @@ def tipping_surface(servers, service_rate, timeout, max_retries, base_share, mul
     -------
     pandas.DataFrame
         ``trigger``, ``multiple``, ``duration``, ``simulated_tipped``, ``amplification_after``
-        (attempts per request from the trigger's end), ``fluid_min_duration`` and ``fluid_tips``
-        (load spikes only; NaN / None for a capacity drop) and ``agrees`` (None without a fluid
-        verdict).
+        (attempts per request from the trigger's end), ``fluid_min_duration`` (the delayed fluid
+        model's shortest tipping trigger of that size, either kind), ``fluid_tips``, ``agrees`` and
+        ``trigger_escape_mean``: the backlog chain's mean time to tip at the trigger's own load
+        and servers (:func:`reliability.retry.escape.escape_time`; 0 with no server left). The
+        fluid model has no queueing noise: where this is shorter than the trigger, noise can tip
+        a queue the fluid model keeps healthy.
     """
     if trigger not in ("load", "capacity"):
         raise ValueError(f"trigger must be 'load' or 'capacity', got {trigger!r}")
@@ -86,14 +101,16 @@ def tipping_surface(servers, service_rate, timeout, max_retries, base_share, mul
     children = iter(np.random.SeedSequence(whole("seed", seed, 0)).spawn(sizes.size * spans.size))
     rows = []
     for m in sizes:
-        fluid = queue.tipping_trigger(lam0, float(m), backoff=backoff).min_duration if trigger == "load" else math.nan
+        fluid = queue.tipping_trigger(lam0, float(m), trigger=trigger, backoff=backoff).min_duration
+        escape = _trigger_escape(queue, lam0, trigger, float(m))
         for d in spans:
             tipped, amplification = _run(c, queue.service_rate, queue.timeout, max_retries, lam0, trigger, float(m),
                                          float(d), backoff, settle, window, next(children))
-            fluid_tips = None if math.isnan(fluid) else bool(d >= fluid)
+            fluid_tips = bool(d >= fluid)
             rows.append({"trigger": trigger, "multiple": float(m), "duration": float(d), "simulated_tipped": bool(tipped),
                          "amplification_after": float(amplification), "fluid_min_duration": fluid,
-                         "fluid_tips": fluid_tips, "agrees": None if fluid_tips is None else fluid_tips == tipped})
+                         "fluid_tips": fluid_tips, "agrees": fluid_tips == tipped,
+                         "trigger_escape_mean": escape})
     return pd.DataFrame(rows)
 
 
