@@ -138,6 +138,20 @@ def test_rerun_and_what_survives(surge):
     assert kept.loc["headroom needed", "low"] == pytest.approx(frame.headroom_needed.min())
 
 
+def test_rerun_of_several_assumptions_infers_the_default_once(surge):
+    frame = rerun(surge, ["timeout", "max_wait"], particles=40, max_generations=2, time_step=240.0, limit=8,
+                  workers=0)
+    assert list(frame.assumption.unique()) == ["timeout", "max_wait"]
+    readings = frame.reading.nunique()
+    assert frame.groupby("assumption", sort=False).size().tolist() == [3 * readings] * 2  # low, default, high
+    defaults = frame[frame.is_default].drop(columns=["assumption", "value"])
+    by_name = [rows.reset_index(drop=True) for _, rows in defaults.groupby(frame.assumption, sort=False)]
+    pd.testing.assert_frame_equal(by_name[0], by_name[1])
+    # the default setting is the one a single-assumption rerun infers (same seed, same posterior)
+    alone = rerun(surge, "timeout", [30.0], particles=40, max_generations=2, time_step=240.0, limit=8, workers=0)
+    pd.testing.assert_frame_equal(alone.drop(columns=["assumption", "value"]), by_name[0])
+
+
 def test_surviving_says_what_does_not_hold_at_every_value():
     frame = pd.DataFrame({"reading": ["a", "a", "b", "b"], "overload": [1.4, 0.9, 1.5, 1.2],
                           "headroom_needed": [0.4, 0.2, 0.5, 0.3], "overloaded": [True, False, True, True],
@@ -172,5 +186,11 @@ def test_bad_input_names_the_argument(surge):
         rerun(surge, "retries", workers=0)
     with pytest.raises(ValueError, match=r"values\[1\] must be > 0"):
         rerun(surge, "timeout", [10.0, -1.0], workers=0)
+    with pytest.raises(ValueError, match="assumption must not repeat a name"):
+        rerun(surge, ["timeout", "timeout"], workers=0)
+    with pytest.raises(TypeError, match="assumption must be an assumption's name or a non-empty list"):
+        rerun(surge, [], workers=0)
+    with pytest.raises(ValueError, match="values: give values for one assumption at a time"):
+        rerun(surge, ["timeout", "max_wait"], [10.0], workers=0)
     with pytest.raises(ValueError, match="frame must be a non-empty table from rerun"):
         surviving(pd.DataFrame({"reading": []}))

@@ -397,37 +397,69 @@ def _rerun_values(assumption, values, ranges):
     return [number(f"values[{i}]", v, minimum=0.0, strict=True, maximum=maximum) for i, v in enumerate(values)]
 
 
-def rerun(incident, assumption: str, values: Sequence[float] | None = None, *, particles: int = 1000,
+def _rerun_plan(assumption, values, ranges) -> list[tuple[str, float]]:
+    """(assumption, value) pairs to infer at: each named assumption at its values."""
+    if isinstance(assumption, str):
+        return [(assumption, v) for v in _rerun_values(assumption, values, ranges)]
+    if not isinstance(assumption, Sequence) or not assumption:
+        raise ArgumentTypeError(f"assumption must be an assumption's name or a non-empty list of names, "
+                                f"got {describe(assumption)}")
+    if values is not None:
+        raise ValueError(f"values: give values for one assumption at a time, got {len(assumption)} assumptions")
+    names = [check_text(f"assumption[{i}]", name) for i, name in enumerate(assumption)]
+    if len(set(names)) < len(names):
+        raise ValueError(f"assumption must not repeat a name, got {list(assumption)!r}")
+    return [(name, v) for name in names for v in _rerun_values(name, None, ranges)]
+
+
+def rerun(incident, assumption, values: Sequence[float] | None = None, *, particles: int = 1000,
           seed: int = 0, time_step: float = 120.0, max_generations: int = 20, fit: Sequence[str] | None = None,
           target: float = 0.01, limit: int = 50, ranges: Mapping[str, Any] | None = None,
           cluster: Cluster | None = None, scheduler: str | None = None, workers: int | None = None) -> pd.DataFrame:
     """The full :func:`infer` rerun with ``assumption`` at each of ``values`` (default its plausible low, its
     default and its high), the others at their defaults: per value and reading, the conclusions on
     ``limit`` posterior settings and the structure the posterior picks.
+
+    ``assumption`` may list several names, each rerun at its low, default and high values; the
+    setting with every assumption at its default is the same for all of them, so it is inferred
+    once (the same seed gives the same posterior) and its rows repeated under each name.
     """
     check_incident(incident)
-    values = _rerun_values(assumption, values, ranges)
+    plan = _rerun_plan(assumption, values, ranges)
     own = cluster is None
     cluster = cluster if cluster is not None else Cluster(scheduler, workers)
-    rows = []
+    rows, inferred = [], {}
     try:
-        for value in values:
-            scenario = build_scenario(incident, time_step=time_step, assumptions={assumption: value})
-            posterior = infer(scenario, particles=particles, seed=seed, fit=fit, max_generations=max_generations,
-                              cluster=cluster)
-            for reading in posterior.readings:
-                chosen, variant = posterior.settings(reading, limit=limit)
-                found = conclusions_at(scenario, chosen, variant, target=target, limit=limit)
-                table = posterior.variant_table(reading).set_index("variant")
-                picked = posterior.picked_variant(reading)
-                rows.append({"assumption": assumption, "value": value,
-                             "is_default": value == ASSUMPTIONS[assumption].value, "reading": reading, **found,
-                             "picked": picked, "picked_probability": float(table.loc[picked, "probability"]),
-                             "exact": bool(posterior.exact[reading])})
+        for name, value in plan:
+            key = None if value == ASSUMPTIONS[name].value else (name, value)
+            if key not in inferred:
+                inferred[key] = _rerun_rows(incident, {} if key is None else {name: value}, particles=particles,
+                                            seed=seed, time_step=time_step, max_generations=max_generations,
+                                            fit=fit, target=target, limit=limit, cluster=cluster)
+            rows += [{"assumption": name, "value": value, "is_default": key is None, **row}
+                     for row in inferred[key]]
     finally:
         if own:
             cluster.close()
     return pd.DataFrame(rows)
+
+
+def _rerun_rows(incident, assumptions, *, particles, seed, time_step, max_generations, fit, target, limit,
+                cluster) -> list[dict]:
+    """Per reading: the conclusions, picked structure and exactness of one inference at ``assumptions``."""
+    scenario = build_scenario(incident, time_step=time_step, assumptions=assumptions)
+    posterior = infer(scenario, particles=particles, seed=seed, fit=fit, max_generations=max_generations,
+                      cluster=cluster)
+    rows = []
+    for reading in posterior.readings:
+        chosen, variant = posterior.settings(reading, limit=limit)
+        found = conclusions_at(scenario, chosen, variant, target=target, limit=limit)
+        table = posterior.variant_table(reading).set_index("variant")
+        picked = posterior.picked_variant(reading)
+        rows.append({"reading": reading, **found, "picked": picked,
+                     "picked_probability": float(table.loc[picked, "probability"]),
+                     "exact": bool(posterior.exact[reading])})
+    return rows
 
 
 def _survival_rows(reading, frame):
