@@ -3,7 +3,8 @@
 Measured in one run:
 
 * **the model call** -- one call of the incident model (run, figures, distance) for one particle,
-  against the cost per particle in a batch of 512. pyabc calls its model once per particle, so the
+  against the cost per particle in a run of the width the inference uses (``model_width``: it pools its
+  batches of 512 into runs of up to 2,048 particles on a worker). pyabc calls its model once per particle, so the
   default inference through pyabc would cost (simulations it needed) x (single-call cost); pyabc's
   ``ABCSMC`` with its ``DaskDistributedSampler`` is also run on the real model for a small population
   and a couple of generations, to measure its real time per particle.
@@ -15,7 +16,8 @@ Measured in one run:
 * **the incident inference** -- the default inference of one incident (the notebook's parameters) on
   a local Dask cluster of 2 workers, the smoke inference, the speed-up from 1 to 2 workers (the
   posteriors must be identical: a correctness check), and simulated incident-hours per second per
-  core beside the time of one bare model step.
+  core beside the time of one bare model step; and the default inference of a second incident of a
+  different shape (``other_incidents``) on 2 workers, against the same 2-minute target.
 
 ``python -m benchmarks.inference_bench`` runs only this part and replaces the inference section of
 ``benchmarks/results.md``; ``python -m benchmarks`` includes it.
@@ -43,7 +45,7 @@ from benchmarks.common import (AgreementError, Target, fmt_ratio, fmt_seconds, m
                                time_interleaved, version_of)
 from reliability.cluster import Cluster
 from reliability.incident import build_scenario, infer, load
-from reliability.incident.infer import FITTED_QUANTITIES, LatentPrior, figure_readings, simulate_batch
+from reliability.incident.infer import FITTED_QUANTITIES, LatentPrior, figure_readings, model_width, simulate_batch
 from reliability.incident.measure import modelled
 from reliability.incident.smc import abc_smc
 
@@ -78,12 +80,14 @@ class InferenceConfig:
     generations: int = 0  # > 0: the default inference stops after this many generations (its first ones)
     quick_inference: dict | None = None  # overrides the notebook's parameters (QUICK only)
     incident: str = "proton-2025-01-09"
-    batch: int = 512
+    batch: int = 512  # the sampler's batch (the toys' abc_smc)
+    model_batch: int = 0  # particles in the model call measured (0: the width the inference runs the incident at)
+    other_incidents: tuple[str, ...] = ()  # also inferred by default on the last worker count
     seed: int = 20250109
 
 
 FULL = InferenceConfig("full", toy_particles=1000, toy_generations=6, call_repetitions=5, pyabc_population=20,
-                       pyabc_generations=2, workers=(1, 2))
+                       pyabc_generations=2, workers=(1, 2), other_incidents=("azure-2023-03-23",))
 QUICK = InferenceConfig("quick", toy_particles=100, toy_generations=3, call_repetitions=1, pyabc_population=0,
                         pyabc_generations=1, workers=(0,), pyabc_toys=False, smoke=False,
                         quick_inference={"time_step_seconds": 240.0, "particles": 60, "max_generations": 2})
@@ -170,7 +174,8 @@ class IncidentProblem:
 def bench_model_call(problem: IncidentProblem, config: InferenceConfig) -> ModelCall:
     """One call for one particle against one call for a batch, with and without figures and distance, timed
     in turns (the load drifts alike for all four) after one warm-up each; medians."""
-    one, many = problem.draw(1, config.seed), problem.draw(config.batch, config.seed + 1)
+    width = config.model_batch or model_width(len(problem.scenario.times))
+    one, many = problem.draw(1, config.seed), problem.draw(width, config.seed + 1)
     scenario, reps, few = problem.scenario, 3 * config.call_repetitions, config.call_repetitions
 
     def bare(zv):
@@ -182,7 +187,7 @@ def bench_model_call(problem: IncidentProblem, config: InferenceConfig) -> Model
         function()
     times = {key: t.seconds for key, t in time_interleaved(timers).items()}
     return ModelCall(steps=len(scenario.times), time_step=scenario.time_step, dimensions=len(problem.prior.low),
-                     batch=config.batch, **times)
+                     batch=width, **times)
 
 
 # ----------------------------------------------------------------------------------------
@@ -263,6 +268,7 @@ class InferenceRun:
     generations: dict  # reading -> generations
     stopped: dict  # reading -> why it stopped
     posterior: Any
+    incident: str = ""
 
     @property
     def wall(self) -> float:
@@ -298,7 +304,7 @@ def run_inference(label: str, incident: str, time_step: float, settings: dict, w
                         load_average,
                         sum(r.evaluations for r in runs.values()),
                         {k: len(r.generations) for k, r in runs.items()}, {k: r.stopped for k, r in runs.items()},
-                        posterior)
+                        posterior, incident)
 
 
 def same_posterior(a, b) -> list[str]:
@@ -327,6 +333,7 @@ class IncidentResult:
     default: list  # InferenceRun per worker count of the config
     smoke: InferenceRun | None
     identical: bool | None  # posteriors of the first and last worker counts
+    others: list = ()  # InferenceRun of each other incident's default inference
 
 
 def bench_incident(config: InferenceConfig, log) -> IncidentResult:
@@ -338,7 +345,8 @@ def bench_incident(config: InferenceConfig, log) -> IncidentResult:
     if config.generations:  # same seeds, same batches: these are the first generations of the default run
         settings["max_generations"], label = config.generations, f"default inference, first {config.generations} generations"
     problem = IncidentProblem(config.incident, time_step)
-    log(f"model call: one particle against a batch of {config.batch} ({len(problem.scenario.times)} steps)")
+    log(f"model call: one particle against a batch of {config.model_batch or model_width(len(problem.scenario.times))} "
+        f"({len(problem.scenario.times)} steps)")
     call = bench_model_call(problem, config)
     pyabc_run = bench_pyabc_incident(problem, config, log)
     # Last worker count first (the default inference on 2 workers), then the others on the same inference.
@@ -356,7 +364,9 @@ def bench_incident(config: InferenceConfig, log) -> IncidentResult:
         smoke_step, smoke_settings = inference_settings(smoke)
         smoke_run = run_inference("smoke inference", config.incident, smoke_step, smoke_settings,
                                   config.workers[-1], log)
-    return IncidentResult(call, pyabc_run, runs, smoke_run, identical)
+    others = [run_inference(label, other, time_step, settings, config.workers[-1], log)
+              for other in config.other_incidents]
+    return IncidentResult(call, pyabc_run, runs, smoke_run, identical, others)
 
 
 # ----------------------------------------------------------------------------------------
@@ -402,6 +412,13 @@ def inference_targets(result: InferenceResult) -> list[Target]:
                       (f"not the target's condition, its first {result.config.generations} generations only: " + text
                        if result.config.generations and two else text),
                       None if result.config.generations else two and two.wall <= DEFAULT_LIMIT))
+    for other in inc.others:
+        out.append(Target("inference", f"default inference of {other.incident} within {DEFAULT_LIMIT / 60:g} min "
+                          f"on a local cluster of {other.workers} workers",
+                          f"{other.wall:.1f} s ({other.seconds:.1f} s inference, {other.start_seconds:.1f} s starting "
+                          f"the cluster, {other.close_seconds:.1f} s closing it); {other.simulations:,} simulations, "
+                          f"generations {', '.join(f'{r} {g}' for r, g in other.generations.items())}",
+                          None if result.config.generations else other.wall <= DEFAULT_LIMIT))
     smoke = inc.smoke
     out.append(Target("inference", f"smoke inference within {SMOKE_LIMIT:g} s",
                       f"{smoke.wall:.1f} s ({smoke.seconds:.1f} s inference, {smoke.start_seconds:.1f} + "
@@ -448,7 +465,7 @@ def _model_call_section(call: ModelCall, pyabc_run: PyabcRun | None, run: Infere
             + markdown_table(["call", "one particle", f"batch of {call.batch}", "per particle in the batch",
                               "one particle costs"], rows) + "\n\n")
     projected = run.simulations * call.single
-    lines = [["reliability `infer` (batches of 512 on Dask)", f"{run.workers}", f"{run.simulations:,}",
+    lines = [[f"reliability `infer` (batches of 512 in runs of {call.batch} on Dask)", f"{run.workers}", f"{run.simulations:,}",
               f"{run.seconds:.1f} s", fmt_seconds(run.seconds * max(run.workers, 1) / run.simulations)],
              ["pyabc, projected: simulations x one single-particle call", "1", f"{run.simulations:,}",
               f"{projected:,.0f} s ({projected / 3600:.1f} h)", fmt_seconds(call.single)]]

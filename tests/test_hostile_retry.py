@@ -100,6 +100,9 @@ test_queue_capacity_trigger = attack(
     lambda arrival_rate, surge_multiple: QUEUE.tipping_trigger(arrival_rate, surge_multiple, trigger="capacity",
                                                                rtol=1e-2),
     dict(arrival_rate=4.0, surge_multiple=4.0), allowed_nan=("*",))
+test_queue_tipping_load = attack(
+    lambda surge_multiple, duration, rtol: QUEUE.tipping_load(surge_multiple, duration, rtol=rtol),
+    dict(surge_multiple=4.0, duration=5.0, rtol=1e-2), allowed_nan=("*",))
 test_queue_fluid_recovery_time = attack(
     lambda arrival_rate, outage, level: QUEUE.fluid_recovery_time(arrival_rate, outage, level=level),
     dict(arrival_rate=2.0, outage=60.0, level=30.0))

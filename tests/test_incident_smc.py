@@ -122,6 +122,25 @@ def test_an_incident_posterior_is_the_same_on_one_and_two_dask_workers():
             assert np.array_equal(finals[0].model, other.model)
 
 
+def test_the_width_of_the_model_runs_changes_no_number(monkeypatch):
+    """The inference pools each round's batches into equal runs of at most model_width particles."""
+    import importlib
+
+    infer_module = importlib.import_module("reliability.incident.infer")
+
+    scenario = build_scenario(load("proton-2025-01-09"), time_step=240.0)
+    options = dict(particles=40, max_generations=3, seed=5, batch=16, workers=0)
+    wide = infer(scenario, **options)
+    monkeypatch.setattr(infer_module, "MODEL_WIDTH", (7, 7))  # runs of 7 cut across the batches of 16
+    narrow = infer(scenario, **options)
+    for reading in wide.readings:
+        a, b = wide.runs[reading], narrow.runs[reading]
+        assert a.evaluations == b.evaluations and len(a.generations) == len(b.generations)
+        for one, other in zip(a.generations, b.generations):
+            assert np.array_equal(one.z, other.z) and np.array_equal(one.weight, other.weight)
+            assert np.array_equal(one.model, other.model) and np.array_equal(one.distance, other.distance)
+
+
 def test_a_scheduler_that_does_not_answer_is_named_within_seconds(monkeypatch):
     start = time.monotonic()
     with pytest.raises(ValueError, match=r"scheduler 'tcp://127\.0\.0\.1:9' did not answer within 2 s"):

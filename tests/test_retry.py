@@ -691,6 +691,21 @@ def test_a_capacity_drop_tips_like_the_load_it_leaves():
         QUEUE.tipping_trigger(4.0, 2.0, trigger="sideways")
 
 
+@pytest.mark.parametrize("trigger, multiple, seconds", [("load", 5.0, 3.0), ("capacity", 4.0, 5.0)])
+def test_tipping_load_is_the_converse_of_the_tipping_trigger(trigger, multiple, seconds):
+    """At the lowest tipping rate the shortest tipping trigger of that size is the given duration."""
+    rate = QUEUE.tipping_load(multiple, seconds, trigger=trigger, rtol=1e-4)
+    assert QUEUE.recovery_threshold() < rate < QUEUE.capacity
+    assert QUEUE.tipping_trigger(rate * 1.002, multiple, trigger=trigger).min_duration <= seconds
+    assert QUEUE.tipping_trigger(rate * 0.998, multiple, trigger=trigger).min_duration > seconds
+    # a longer trigger tips at a lower rate; with no trigger (size 1 or no duration) only the fluid fold
+    # tips: the lowest rate with no healthy state, where tipping_trigger's shortest trigger is 0
+    assert QUEUE.tipping_load(multiple, 2 * seconds, trigger=trigger) < rate
+    fold = QUEUE.tipping_load(1.0, seconds, trigger=trigger, rtol=1e-4)
+    assert rate < fold < QUEUE.capacity and QUEUE.tipping_load(multiple, 0.0, trigger=trigger, rtol=1e-4) == fold
+    assert QUEUE.tipping_trigger(fold * 1.001, multiple, trigger=trigger).min_duration == 0.0
+
+
 def test_an_outage_trigger_is_the_fluid_recovery_boundary():
     """The shortest outage that tips (trigger 'capacity' to no server) is where the fluid model's
     recovery after an outage turns infinite: the two questions share one integrator."""

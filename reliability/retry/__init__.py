@@ -17,7 +17,8 @@ OSDI 2022). The subpackage holds, one file per idea:
   M/M/c queue (:class:`RetryingQueue`) and of a retrying connection pool
   (:class:`RetryingConnectionPool`), their metastable region and recovery threshold, and
   :func:`metastability_map` for the notebooks;
-* :mod:`.fluid`: the delayed fluid model of a surge and the tipping trigger.
+* :mod:`.fluid` (integrated by :mod:`.delayed`): the delayed fluid model of a trigger (a load
+  spike or a capacity drop), the tipping trigger and load, and the recovery after an outage.
 """
 
 from .amplification import expected_attempts, layered_amplification

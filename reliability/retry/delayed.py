@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
-
 from scipy import special
 
 from .policies import Backoff, thinned_retry_share

@@ -5,9 +5,12 @@ this model says how it gets from the healthy state to the collapsed one. The bac
 (requests in system, abandoned attempts included) follows
 ``dQ/dt = (attempts arriving) - mu min(Q, c)``; an attempt sent at backlog ``Q`` times out
 with the exact probability :func:`conditional_failure` ``p(Q)`` and its retry arrives a
-timeout (plus the mean backoff) later. :func:`tipping_trigger` finds the shortest surge after
-which the backlog runs away. The functions take the queue (its ``servers``,
-``service_rate``, ``timeout`` and ``policy``); :class:`RetryingQueue` exposes them as methods.
+timeout (plus the mean backoff) later (integrated by :mod:`.delayed`). :func:`tipping_trigger`
+finds the shortest trigger (a load spike or a capacity drop) after which the backlog runs away,
+:func:`tipping_load` the lowest base rate a given trigger tips, and :func:`fluid_recovery_time`
+how long the backlog an outage leaves takes to work off. The functions take the queue (its
+``servers``, ``service_rate``, ``timeout`` and ``policy``); :class:`RetryingQueue` exposes them
+as methods.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from .delayed import Phase, backlog_grid, conditional_failure, conditional_failu
 from .policies import Backoff
 
 __all__ = ["TippingPoint", "conditional_failure", "fluid_drift", "fluid_equilibria", "fluid_recovery_time",
-           "tipping_trigger", "trigger_servers"]
+           "tipping_load", "tipping_trigger", "trigger_servers"]
 
 TRIGGERS = ("load", "capacity")
 
@@ -104,16 +107,23 @@ def trigger_servers(servers: int, divisor: float) -> int:
     return max(0, int(round(servers / divisor)))
 
 
-def _quasi_static_tipping(queue, lam0: float, multiple: float, trigger: str):
-    """(healthy backlog, critical backlog, trigger duration) of the delay-free fluid ODE."""
+def _rest_points(queue, lam0: float) -> tuple[float, float]:
+    """(healthy, critical) backlogs of the fluid model at a base rate: inf, inf without a healthy state;
+    critical inf when nothing above the healthy state runs away."""
     roots = fluid_equilibria(queue, lam0)
     if float(fluid_drift(queue, 0.0, lam0)[0]) > 0 and not roots:
-        return math.inf, math.inf, 0.0  # no healthy state: the backlog grows anyway
-    healthy = roots[0]
+        return math.inf, math.inf  # no healthy state: the backlog grows anyway
     later = [q for q in roots[1:] if float(fluid_drift(queue, q + 1e-6 * max(1.0, q), lam0)[0]) > 0]
-    if not later:
+    return roots[0], (later[0] if later else math.inf)
+
+
+def _quasi_static_tipping(queue, lam0: float, multiple: float, trigger: str):
+    """(healthy backlog, critical backlog, trigger duration) of the delay-free fluid ODE."""
+    healthy, critical = _rest_points(queue, lam0)
+    if not math.isfinite(healthy):
+        return healthy, critical, 0.0
+    if not math.isfinite(critical):
         return healthy, math.inf, math.inf
-    critical = later[0]
     rate, servers = (multiple * lam0, None) if trigger == "load" else (lam0, trigger_servers(queue.servers, multiple))
 
     def drift(q):
@@ -235,6 +245,50 @@ def tipping_trigger(queue, arrival_rate: float, surge_multiple, *, trigger: str 
                                     queue.timeout / 40.0, tolerance))
 
 
+def tipping_load(queue, surge_multiple, duration, *, trigger: str = "load", backoff=None, rtol=1e-3) -> float:
+    """Lowest base request rate at which a trigger of this size lasting ``duration`` seconds tips the queue.
+
+    The converse of :func:`tipping_trigger` (which finds the duration at a given rate): one delayed
+    fluid run per rate tried, by bisection on the rate to ``rtol`` x capacity, assuming a higher
+    base rate tips at least as readily. With no trigger (size 1, or no duration) it is the fluid
+    model's fold, the lowest rate with no healthy state; infinite when even capacity does not tip.
+
+    Examples
+    --------
+    >>> from reliability.retry import RetryingQueue
+    >>> queue = RetryingQueue(20, 1.0, 3.0, 3)
+    >>> rate = tipping_load(queue, 2.5, 12.0)
+    >>> bool(queue.tipping_trigger(rate * 1.01, 2.5).min_duration <= 12.0 < queue.tipping_trigger(rate * 0.97, 2.5).min_duration)
+    True
+    """
+    if trigger not in TRIGGERS:
+        raise ValueError(f"trigger must be one of {TRIGGERS}, got {trigger!r}")
+    multiple = number("surge_multiple", surge_multiple, minimum=1.0)
+    seconds = number("duration", duration, minimum=0.0)
+    tolerance = number("rtol", rtol, minimum=0.0, strict=True)
+    _check_fluid_inputs(queue, backoff, "tipping_load")
+    shares = tables(queue, [trigger_servers(queue.servers, multiple)] if trigger == "capacity" else [])
+
+    def tips(rate: float) -> bool:
+        healthy, critical = _rest_points(queue, rate)
+        if not math.isfinite(healthy):
+            return True
+        if not math.isfinite(critical) or seconds == 0.0:
+            return False
+        setting = _Trigger(trigger, rate, multiple, healthy, critical, _sure_backlog(queue, critical), backoff,
+                           shares)
+        return _collapses(queue, setting, seconds)
+
+    # just past capacity no healthy state is left: everything tips there
+    low, high = 0.0, queue.capacity * (1.0 + tolerance)
+    if not tips(high):
+        return math.inf
+    while high - low > tolerance * queue.capacity:
+        middle = 0.5 * (low + high)
+        low, high = (low, middle) if tips(middle) else (middle, high)
+    return high if high <= queue.capacity else math.inf
+
+
 def fluid_recovery_time(queue, arrival_rate: float, outage, *, level=None, backoff=None) -> float:
     """Time after an outage (every server gone for ``outage`` seconds) until the backlog falls to ``level``.
 
@@ -259,14 +313,12 @@ def fluid_recovery_time(queue, arrival_rate: float, outage, *, level=None, backo
     duration = number("outage", outage, minimum=0.0)
     low = queue.servers + queue.capacity * queue.timeout if level is None else number("level", level, minimum=0.0)
     _check_fluid_inputs(queue, backoff, "fluid_recovery_time")
-    roots = fluid_equilibria(queue, lam0)
-    if not roots:
+    healthy, critical = _rest_points(queue, lam0)
+    if not math.isfinite(healthy):
         return math.inf  # no healthy state to return to
-    healthy = roots[0]
     if duration == 0.0 and healthy <= low:
         return 0.0
-    later = [q for q in roots[1:] if float(fluid_drift(queue, q + 1e-6 * max(1.0, q), lam0)[0]) > 0]
-    near = healthy + 0.05 * (min(later[0] if later else math.inf, max(low, healthy)) - healthy)
+    near = healthy + 0.05 * (min(critical, max(low, healthy)) - healthy)
     worst = float(queue._amplification(1.0)) * lam0  # attempts per second while everything fails
     left = worst * duration + healthy  # at most this much is queued when the servers return
     delays = retry_delays(queue, backoff, queue.timeout / 40.0)

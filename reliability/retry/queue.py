@@ -179,6 +179,12 @@ class RetryingQueue(RetryFixedPoint):
         return fluid.tipping_trigger(self, self.checked_rate("arrival_rate", arrival_rate), surge_multiple,
                                      trigger=trigger, backoff=backoff, rtol=rtol)
 
+    def tipping_load(self, surge_multiple, duration, *, trigger: str = "load", backoff=None,
+                     rtol: float = 1e-3) -> float:
+        """Lowest base rate at which a trigger of this size and duration tips the queue
+        (:func:`reliability.retry.fluid.tipping_load`)."""
+        return fluid.tipping_load(self, surge_multiple, duration, trigger=trigger, backoff=backoff, rtol=rtol)
+
     def fluid_recovery_time(self, arrival_rate, outage, *, level=None, backoff=None) -> float:
         """Time after an outage of ``outage`` seconds until the fluid backlog falls to ``level``
         (:func:`reliability.retry.fluid.fluid_recovery_time`)."""

@@ -75,18 +75,6 @@ def shortest_cut(queue: RetryingQueue, load_share: float, kept_share: float) -> 
     return queue.tipping_trigger(load_share * queue.capacity, 1.0 / kept_share, trigger="capacity").min_duration
 
 
-def _boundary(tipped, low: float, high: float, tolerance: float) -> float:
-    """Least base load in ``[low, high]`` at which ``tipped(load)`` holds (it holds above, not below)."""
-    if tipped(low):
-        return low
-    if not tipped(high):
-        return math.inf
-    while high - low > tolerance:
-        middle = 0.5 * (low + high)
-        low, high = (low, middle) if tipped(middle) else (middle, high)
-    return high
-
-
 def experiment_check(name, *, servers: int = 40, mu_timeout: float = 100.0,
                      rtol: float = 1e-3) -> pd.DataFrame:
     """The base loads at which the fluid model gives every run of a published experiment its outcome.
@@ -95,8 +83,8 @@ def experiment_check(name, *, servers: int = 40, mu_timeout: float = 100.0,
     to ``trigger_cpus`` of ``normal_cpus`` keeps that share of the servers
     (:func:`reliability.retry.fluid.trigger_servers` rounds it). A run tips in the model when
     its cut lasts at least the fluid model's shortest tipping cut at its load. The shortest cut
-    falls as the load rises, so each run's outcome holds on one side of a boundary load, found
-    by bisection to ``rtol`` (of capacity).
+    falls as the load rises, so each run's outcome holds on one side of a boundary load
+    (:meth:`reliability.retry.RetryingQueue.tipping_load`, to ``rtol`` of capacity).
 
     Returns
     -------
@@ -118,20 +106,13 @@ def experiment_check(name, *, servers: int = 40, mu_timeout: float = 100.0,
     fastest = min(float(run["rate_interval_us"]) for run in runs)
     normal = float(document["capacity"]["normal_cpus"])
     readings = [None] + [float(r["value"]) for r in document.get("readings", {}).get("reduced_rate_share", [])]
-    cuts: dict = {}
-
-    def cut(load: float, kept: float) -> float:  # the runs share loads and cuts: each is run once
-        key = (load, kept)
-        if key not in cuts:
-            cuts[key] = shortest_cut(queue, min(load, 1.0), kept)
-        return cuts[key]
-
     edges: dict = {}
 
     def edge(rate: float, kept: float, seconds: float) -> float:  # the base load above which a run tips
         key = (rate, kept, seconds)
-        if key not in edges:
-            edges[key] = _boundary(lambda load: cut(load * rate, kept) <= seconds, low_end, high_end, tolerance)
+        if key not in edges:  # the runs share their cuts: each boundary is found once
+            lowest = queue.tipping_load(1.0 / kept, seconds, trigger="capacity", rtol=tolerance * rate)
+            edges[key] = max(lowest / queue.capacity / rate, low_end)  # inf: it never tips below capacity
         return edges[key]
 
     rows = []
@@ -152,7 +133,8 @@ def experiment_check(name, *, servers: int = 40, mu_timeout: float = 100.0,
         row.update(low=low if consistent else math.nan, high=high if consistent else math.nan, consistent=consistent)
         for run in runs:
             middle = 0.5 * (low + high)
-            row[f"shortest_{run['id']}"] = (cut(middle * share_of(run), float(run["trigger_cpus"]) / normal)
+            row[f"shortest_{run['id']}"] = (shortest_cut(queue, middle * share_of(run),
+                                                         float(run["trigger_cpus"]) / normal)
                                             if consistent else math.nan)
         rows.append(row)
     return pd.DataFrame(rows)
