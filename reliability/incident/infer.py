@@ -208,7 +208,7 @@ def _check_arguments(scenario, seed, fit, max_evaluations):
 #: Most particle-steps (particles x time steps) one model run holds on a worker, and the bounds of its
 #: width in particles. The sampler's batches (its units of random numbers) are pooled and cut into equal
 #: runs of at most this size, as many as the workers or a multiple of them: a wider run spreads numpy's
-#: fixed cost per call of the time-step loop over more particles (2,048 particles ran Azure's 484 steps
+#: fixed cost per call of the time-step loop over more particles (2,048 particles ran an incident of 484 steps
 #: about 7 % faster than 1,024 in one measurement; a worker then peaked at 1.3 GB), and equal runs keep
 #: every worker busy to the end of a round. The model is deterministic and works particle by particle,
 #: so every particle's numbers are those of its batch run alone, bit for bit (tested).
