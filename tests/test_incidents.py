@@ -80,8 +80,8 @@ def test_a_reading_measured_alone_gives_the_same_distances_and_values(name):
 
 @pytest.mark.parametrize("name", available_incidents())
 def test_batches_run_together_give_each_batch_its_own_numbers(name):
-    """The inference groups the sampler's batches into one model run (MODEL_WIDTH): bit for bit the same."""
-    from reliability.incident.infer import LatentPrior, _fitted, figure_readings, simulate_batch, simulate_batches
+    """The inference pools the sampler's batches into wider model runs (model_width): bit for bit the same."""
+    from reliability.incident.infer import LatentPrior, _fitted, figure_readings, simulate_batch
 
     scenario = build_scenario(load(name), time_step=240.0)
     prior, (fitted, _) = LatentPrior(scenario.unknowns), _fitted(scenario.incident, None)
@@ -90,15 +90,16 @@ def test_batches_run_together_give_each_batch_its_own_numbers(name):
     for size in (48, 16, 33):
         z = prior.low + rng.random((size, len(prior.low))) * (prior.high - prior.low)
         jobs.append((z, rng.integers(0, len(scenario.variants), size), None))
+    pooled = (np.concatenate([job[0] for job in jobs]), np.concatenate([job[1] for job in jobs]), None)
+    bounds = np.cumsum([0, 48, 16, 33])
     for reading in figure_readings(scenario.incident):
-        together = simulate_batches(scenario, prior, fitted, reading, jobs, False)
-        assert len(together) == len(jobs)
-        for job, (distance, outputs) in zip(jobs, together):
+        distance, outputs = simulate_batch(scenario, prior, fitted, reading, pooled, False)
+        for job, a, b in zip(jobs, bounds[:-1], bounds[1:]):
             alone, own = simulate_batch(scenario, prior, fitted, reading, job, False)
-            np.testing.assert_array_equal(distance, alone)
+            np.testing.assert_array_equal(distance[a:b], alone)
             assert outputs.keys() == own.keys()
             for key, values in own.items():
-                np.testing.assert_array_equal(outputs[key], values)
+                np.testing.assert_array_equal(outputs[key][a:b], values)
 
 
 def test_unknown_level_gives_both_readings(proton_fit):

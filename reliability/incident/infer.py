@@ -222,17 +222,6 @@ def model_width(steps: int) -> int:
     return int(min(high, max(low, MODEL_CELLS // max(int(steps), 1))))
 
 
-def simulate_batches(scenario, prior: LatentPrior, fitted: tuple, reading: str, jobs, every_level: bool = True) -> list:
-    """:func:`simulate_batch` of several batches in one model run; one ``(distance, outputs)`` per batch
-    (what the inference relies on when it pools a round's batches into runs of :func:`model_width`)."""
-    if len(jobs) == 1:
-        return [simulate_batch(scenario, prior, fitted, reading, jobs[0], every_level)]
-    z = np.concatenate([job[0] for job in jobs])
-    variant = np.concatenate([job[1] for job in jobs])
-    distance, outputs = simulate_batch(scenario, prior, fitted, reading, (z, variant, None), every_level)
-    return _split(distance, outputs, [len(job[0]) for job in jobs])
-
-
 def _split(distance, outputs, sizes) -> list:
     bounds = np.cumsum([0, *sizes])
     return [(distance[a:b], {key: value[a:b] for key, value in outputs.items()})
