@@ -159,11 +159,26 @@ class _Trigger:
         return [during, Phase(math.inf, 1.0, queue.servers)]
 
 
+def _settling(queue, backoff, duration: float) -> tuple[float, float]:
+    """(longest retry delay, time by which a trigger of ``duration`` and its retries have played out), s."""
+    delays = retry_delays(queue, backoff, queue.timeout / 40.0)
+    history = (int(delays.max()) if delays.size else 0) * queue.timeout / 40.0
+    return history, duration + 2.0 * (delays.size + 1) * (history + queue.timeout)
+
+
+def _check_trigger(trigger) -> None:
+    if trigger not in TRIGGERS:
+        raise ValueError(f"trigger must be one of {TRIGGERS}, got {trigger!r}")
+
+
+def _trigger_tables(queue, trigger: str, multiple: float) -> dict:
+    """The retry-share tables of the servers in place during and after a trigger."""
+    return tables(queue, [trigger_servers(queue.servers, multiple)] if trigger == "capacity" else [])
+
+
 def _collapses(queue, trigger: _Trigger, duration: float) -> bool:
     """Run the delayed fluid model through a trigger of ``duration``; True if the backlog runs away."""
-    delays = retry_delays(queue, trigger.backoff, queue.timeout / 40.0)
-    history = (int(delays.max()) if delays.size else 0) * queue.timeout / 40.0
-    settle = duration + 2.0 * (delays.size + 1) * (history + queue.timeout)
+    history, settle = _settling(queue, trigger.backoff, duration)
     horizon = settle + 40.0 * (queue.timeout + history) + 20.0 / queue.service_rate
     near = trigger.healthy + 0.05 * (trigger.critical - trigger.healthy)
     run = run_fluid(queue, trigger.lam0, trigger.phases(queue, duration), healthy=trigger.healthy,
@@ -181,11 +196,16 @@ def _check_fluid_inputs(queue, backoff, caller: str) -> None:
                          f"model delays each retry generation by its mean backoff), got {backoff!r}")
 
 
-def _sure_backlog(queue, critical: float) -> float:
-    """A backlog past which every attempt times out (p within 1e-6 of 1): the storm feeds itself."""
+def _certain_backlog(queue) -> float:
+    """The least tabulated backlog at which every attempt times out (p within 1e-6 of 1)."""
     backlogs = backlog_grid(queue)
     certain = backlogs[conditional_failure(queue, backlogs) >= 1.0 - 1e-6]
-    return max(float(certain[0]) if certain.size else backlogs[-1], critical) * 1.5 + 1.0
+    return float(certain[0]) if certain.size else float(backlogs[-1])
+
+
+def _sure_backlog(queue, critical: float, certain: float | None = None) -> float:
+    """A backlog past which the storm feeds itself: beyond where every attempt times out and the critical one."""
+    return max(_certain_backlog(queue) if certain is None else certain, critical) * 1.5 + 1.0
 
 
 def _shortest_tipping(collapses, start: float, dt: float, tolerance: float) -> float:
@@ -214,8 +234,7 @@ def tipping_trigger(queue, arrival_rate: float, surge_multiple, *, trigger: str 
 
     See :meth:`RetryingQueue.tipping_trigger`.
     """
-    if trigger not in TRIGGERS:
-        raise ValueError(f"trigger must be one of {TRIGGERS}, got {trigger!r}")
+    _check_trigger(trigger)
     multiple = number("surge_multiple", surge_multiple, minimum=1.0)
     tolerance = number("rtol", rtol, minimum=0.0, strict=True)
     if not math.isfinite(multiple * queue.checked_rate("arrival_rate", arrival_rate)):
@@ -239,7 +258,7 @@ def tipping_trigger(queue, arrival_rate: float, surge_multiple, *, trigger: str 
         return result(quasi if not no_trigger or quasi == 0.0 else math.inf)
     if not math.isfinite(quasi):
         return result(math.inf)  # the trigger's own rest point lies below Q_u
-    shares = tables(queue, [trigger_servers(queue.servers, multiple)] if trigger == "capacity" else [])
+    shares = _trigger_tables(queue, trigger, multiple)
     setting = _Trigger(trigger, lam0, multiple, healthy, critical, _sure_backlog(queue, critical), backoff, shares)
     return result(_shortest_tipping(lambda duration: _collapses(queue, setting, duration), quasi,
                                     queue.timeout / 40.0, tolerance))
@@ -261,13 +280,13 @@ def tipping_load(queue, surge_multiple, duration, *, trigger: str = "load", back
     >>> bool(queue.tipping_trigger(rate * 1.01, 2.5).min_duration <= 12.0 < queue.tipping_trigger(rate * 0.97, 2.5).min_duration)
     True
     """
-    if trigger not in TRIGGERS:
-        raise ValueError(f"trigger must be one of {TRIGGERS}, got {trigger!r}")
+    _check_trigger(trigger)
     multiple = number("surge_multiple", surge_multiple, minimum=1.0)
     seconds = number("duration", duration, minimum=0.0)
     tolerance = number("rtol", rtol, minimum=0.0, strict=True)
     _check_fluid_inputs(queue, backoff, "tipping_load")
-    shares = tables(queue, [trigger_servers(queue.servers, multiple)] if trigger == "capacity" else [])
+    shares = _trigger_tables(queue, trigger, multiple)
+    certain = _certain_backlog(queue)  # the same at every rate tried
 
     def tips(rate: float) -> bool:
         healthy, critical = _rest_points(queue, rate)
@@ -275,8 +294,8 @@ def tipping_load(queue, surge_multiple, duration, *, trigger: str = "load", back
             return True
         if not math.isfinite(critical) or seconds == 0.0:
             return False
-        setting = _Trigger(trigger, rate, multiple, healthy, critical, _sure_backlog(queue, critical), backoff,
-                           shares)
+        setting = _Trigger(trigger, rate, multiple, healthy, critical, _sure_backlog(queue, critical, certain),
+                           backoff, shares)
         return _collapses(queue, setting, seconds)
 
     # just past capacity no healthy state is left: everything tips there
@@ -321,9 +340,7 @@ def fluid_recovery_time(queue, arrival_rate: float, outage, *, level=None, backo
     near = healthy + 0.05 * (min(critical, max(low, healthy)) - healthy)
     worst = float(queue._amplification(1.0)) * lam0  # attempts per second while everything fails
     left = worst * duration + healthy  # at most this much is queued when the servers return
-    delays = retry_delays(queue, backoff, queue.timeout / 40.0)
-    history = (int(delays.max()) if delays.size else 0) * queue.timeout / 40.0
-    settle = duration + 2.0 * (delays.size + 1) * (history + queue.timeout)
+    history, settle = _settling(queue, backoff, duration)
     spare = queue.capacity - worst
     drain = 2.0 * left / spare if spare > 0 else 0.0
     horizon = settle + drain + 100.0 * (queue.timeout + history) + 20.0 / queue.service_rate
