@@ -575,3 +575,26 @@ def test_sizing_refuses_loads_beyond_whole_numbers_and_stays_bounded(strict_floa
     assert erlang_c(least, 10.0) <= 1e-308 < erlang_c(least - 1, 10.0)
     assert servers_for_wait(2.0**52, 0.2) > 2**52
     assert servers_for_wait(np.array([2.0**52]), 0.2)[0] == servers_for_wait(2.0**52, 0.2)
+
+
+def test_log_sum_exp_is_mpmath_and_scipy_without_warnings():
+    # the mean-field searches normalise stationary distributions with it, thousands of times
+    from scipy import special
+
+    from reliability.queues._kernels import log_sum_exp
+
+    rng = np.random.default_rng(11)
+    rows = np.concatenate([rng.normal(0, 1, (5, 40)), rng.normal(-800, 300, (5, 40)), rng.normal(700, 5, (5, 40))])
+    rows[0, :39] = -np.inf  # one finite term
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = log_sum_exp(rows, axis=1)
+        assert np.array_equal(log_sum_exp(rows, axis=1, keepdims=True)[:, 0], ours)
+        assert log_sum_exp(np.full(3, -np.inf)) == -np.inf
+        assert log_sum_exp(np.array([1.0, np.inf])) == np.inf
+        assert isinstance(log_sum_exp(rows[3]), float)
+    mp.mp.dps = 50
+    for row, value in zip(rows, ours):
+        exact = mp.log(mp.fsum(mp.exp(mp.mpf(float(x))) for x in row if np.isfinite(x)))
+        assert value == pytest.approx(float(exact), rel=4e-16, abs=4e-16)
+    assert np.allclose(ours, special.logsumexp(rows, axis=1), rtol=1e-15, atol=0)

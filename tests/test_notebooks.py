@@ -195,10 +195,12 @@ BAD_PARAMETERS = {
     "01-erlang-capacity": [("blocking_target", 2.0, "blocking_target"), ("offered_loads", 10, "write [10]"),
                            ("scale_points", 1, "scale_points"), ("slow_target", 0.0, "slow_target")],
     "02-retry-amplification": [("max_retries", -1, "max_retries"), ("recovery_fractions", 0.5, "write [0.5]"),
-                               ("surge_multiple", 0.5, "surge_multiple"), ("timeout_seconds", 0.0, "timeout_seconds")],
+                               ("surge_multiple", 0.5, "surge_multiple"), ("timeout_seconds", 0.0, "timeout_seconds"),
+                               ("workers", -2, "workers")],
     "03-migration-headroom": [("target", 1.5, "target"), ("surge_multiples", 2.0, "write [2.0]"),
                               ("capacity_model", "nonsense", "capacity_model"), ("heatmap_points", 2, "heatmap_points")],
-    "05-model-validation": [("table_size", "huge", "table_size"), ("family_level", 1.0, "family_level")],
+    "05-model-validation": [("table_size", "huge", "table_size"), ("family_level", 1.0, "family_level"),
+                            ("workers", 1.5, "workers")],
 }
 
 

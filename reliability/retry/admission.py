@@ -52,6 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from ..queues._kernels import log_sum_exp
 from .._validate import number, whole
 from . import fluid
 from .amplification import _expected_attempts
@@ -124,7 +125,7 @@ class PriorityShedQueue(DefendedQueue):
         log_pi = np.where(n <= c + big_l, below, at_threshold + (n - c - big_l) * log_rho_h)
         # the states beyond the truncation, in closed form: a geometric tail at ratio lambda_H / (c mu)
         log_rest = at_threshold[:, 0] + (n[-1] + 1 - c - big_l) * log_rho_h - math.log1p(-lam_h / self.capacity)
-        log_total = np.logaddexp(special.logsumexp(log_pi, axis=1), log_rest)
+        log_total = np.logaddexp(log_sum_exp(log_pi, axis=1), log_rest)
         pi, rest = np.exp(log_pi - log_total[:, None]), np.exp(log_rest - log_total)
         late = fluid.conditional_failure(self, n)
         admitted = n < c + big_l

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from ..queues._kernels import log_sum_exp
 from .._validate import as_array, number
 from .defences import DefendedQueue, check_flag, check_queue, retried_attempts
 
@@ -107,7 +108,7 @@ class ExpiringRetryingQueue(DefendedQueue):
         lam = np.maximum(lam, 1e-300)  # an idle queue as the limit of a tiny rate
         j = np.arange(c, dtype=np.float64)
         log_p = j * np.log(lam / mu)[:, None] - special.gammaln(j + 1.0)   # V = 0 with j busy
-        log_idle = special.logsumexp(log_p, axis=1)
+        log_idle = log_sum_exp(log_p, axis=1)
         log_entry = np.log(lam) + log_p[:, -1]                              # lambda p_{c-1}: density at 0+
         kappa = lam - c * mu
         log_waiting = log_entry + log_integral_exp(kappa, d)               # P(0 < V < D)

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from ..queues._kernels import log_sum_exp
 from .._records import Record
 from .._validate import as_array, number, whole
 from . import fluid
@@ -202,7 +203,7 @@ class BoundedRetryingQueue(DefendedQueue):
         # log pi_n (unnormalised): n log a - log n! up to c, then a geometric tail at ratio a / c
         log_pi = np.where(n <= c, n * log_a - special.gammaln(n + 1.0),
                           c * log_a - special.gammaln(c + 1.0) + (n - c) * (log_a - math.log(c)))
-        pi = np.exp(log_pi - special.logsumexp(log_pi, axis=1, keepdims=True))
+        pi = np.exp(log_pi - log_sum_exp(log_pi, axis=1, keepdims=True))
         return pi[:, -1], pi[:, :-1] @ late
 
     def per_request(self, arrival_rate, attempt_rate):

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from ..queues._kernels import log_sum_exp
 from .._validate import as_array, whole
 from . import fluid
 from .defences import DefendedQueue, check_flag, check_queue, retried_attempts
@@ -132,7 +133,7 @@ class AdaptiveLifoQueue(DefendedQueue):
         log_rho = np.log(np.maximum(rho, 1e-300))
         log_tail = (c * log_a[:, 0] - special.gammaln(c + 1.0) + (big_l * log_rho if big_l else 0.0)
                     - np.log1p(-np.minimum(rho, 1.0 - 1e-16)))
-        log_total = np.logaddexp(special.logsumexp(log_pi, axis=1), log_tail)
+        log_total = np.logaddexp(log_sum_exp(log_pi, axis=1), log_tail)
         pi = np.exp(log_pi - log_total[:, None])
         tail = np.where(rho < 1.0, np.exp(log_tail - log_total), 1.0)   # above capacity: every arrival
         pi = np.where((rho < 1.0)[:, None], pi, 0.0)

@@ -35,8 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special
+from scipy import optimize
 
+from ..queues._kernels import log_sum_exp
 from .._records import Record
 from .._validate import as_array, number
 from . import fluid
@@ -112,7 +113,7 @@ def _mean_passage_up(births: np.ndarray, log_pi: np.ndarray, level: int) -> floa
     head = np.logaddexp.accumulate(log_pi[:level])
     with np.errstate(divide="ignore"):
         terms = head - np.log(births[:level]) - log_pi[:level]
-    log_mean = float(special.logsumexp(terms)) if np.all(np.isfinite(terms)) else math.inf
+    log_mean = float(log_sum_exp(terms)) if np.all(np.isfinite(terms)) else math.inf
     # beyond about e^709 s the mean is inf as a float (and astronomically longer than any horizon)
     return math.exp(log_mean) if log_mean < 709.0 else math.inf
 

@@ -50,6 +50,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..cluster import check_cluster, start_batches, startable
 from .._validate import number, whole
 from ..retry import Backoff, FixedRetries, RetryingQueue
 from ..retry.admission import CircuitBreakerQueue, PriorityShedQueue
@@ -147,13 +148,19 @@ def _simulated_columns(values: list[list[float]], level: float) -> dict:
     return out
 
 
-def _model_columns(model, starts, capacity: float, simulated, tolerance: float) -> dict:
+def _model_states(model, starts, capacity: float) -> tuple[list[list[float]], list[bool]]:
+    """The model's stable goodput shares at each start's load, and whether the two others are bistable."""
     equilibria = [_stable_shares(model, share * capacity) for share, _ in starts]
     bistable = [len(ys) > 1 and max(ys) - min(ys) > 0.05 for ys in equilibria[1:]]
     stable = equilibria
     if isinstance(model, CircuitBreakerQueue):  # a run may average chance tips ended by the breakers
         stable = [ys + [model.cycle_goodput_share(share * capacity)] if ys else ys
                   for ys, (share, _) in zip(equilibria, starts)]
+    return stable, bistable
+
+
+def _model_columns(states, simulated, tolerance: float) -> dict:
+    stable, bistable = states
     # no stable state (a breaker cycling above the onset): the model makes no claim there
     agrees = all(_consistent(x, ys, tolerance) for values, ys in zip(simulated, stable) if ys for x in values)
     return dict(normal_model=max(stable[0], default=np.nan), band_model_worst=min(stable[1], default=np.nan),
@@ -161,10 +168,16 @@ def _model_columns(model, starts, capacity: float, simulated, tolerance: float) 
                 model_traps=any(bistable))
 
 
+def _goodput(simulate, servers: int, service_rate: float, arrival_rate: float, backlog: int, seed, options: dict):
+    """Goodput share of one run of a defence (a batch a cluster worker can run)."""
+    return simulate(servers, service_rate, arrival_rate, initial_backlog=backlog, seed=seed, **options).value
+
+
+@startable
 def defence_table(servers, service_rate, timeout, max_retries, *, normal_share: float = 0.5,
                   band_share: float = 0.6, high_share: float = 0.8, backoff: Backoff | None = None,
                   replications: int = 2, horizon: float = 900.0, warmup: float = 450.0, tolerance: float = 0.15,
-                  seed: int = 0, level: float = 0.95, defences=DEFENCES) -> pd.DataFrame:
+                  seed: int = 0, level: float = 0.95, defences=DEFENCES, cluster=None) -> pd.DataFrame:
     """Goodput shares of each defence at a normal, a bistable and a high load, simulated and in the mean field.
 
     Returns
@@ -182,6 +195,10 @@ def defence_table(servers, service_rate, timeout, max_retries, *, normal_share: 
         model has no second stable state at either load); ``model_band`` (the model has two
         stable states at the band load); ``agrees`` (every run's share within ``tolerance`` of a
         stable model share, or between two coexisting ones).
+
+    Every run is independent and seeded by its defence, load and replication: with a ``cluster``
+    (:class:`reliability.Cluster`) they run on its workers, with the same numbers;
+    ``defence_table.start(...)`` returns once they are sent, with a function that waits for the frame.
     """
     c = whole("servers", servers, 1)
     capacity = c * number("service_rate", service_rate, minimum=0.0, strict=True)
@@ -191,21 +208,33 @@ def defence_table(servers, service_rate, timeout, max_retries, *, normal_share: 
     if unknown:
         raise ValueError(f"defences must be among {list(setups)}, got {unknown}")
     root = np.random.SeedSequence(whole("seed", seed, 0))
+    check_cluster(cluster)
     starts = ((normal_share, 0), (band_share, backlog), (high_share, 0))
-    rows = []
     # children in the order of DEFENCES: a defence keeps its seeds whichever others are in the table
     children = dict(zip(DEFENCES, root.spawn(len(DEFENCES))))
+    # every run of every defence in one list of batches: each runs alone on its own seed
+    runs = []
     for name in defences:
-        label, simulate, options, model, holds = setups[name]
+        _, simulate, options, _, _ = setups[name]
         common = dict(timeout=timeout, policy=FixedRetries(max_retries), backoff=backoff, horizon=horizon,
                       warmup=warmup, replications=1, **options)
+        for (share, start), run_seeds in zip(starts, children[name].spawn(3)):
+            runs += [(simulate, share * capacity, start, rep_seed, common) for rep_seed in run_seeds.spawn(replications)]
+    functions, rates, backlogs, seeds, options = zip(*runs)
+    n = len(runs)
+    pending = start_batches(cluster, _goodput, functions, [c] * n, [service_rate] * n, rates, backlogs, seeds, options)
+    yield  # the runs go on while the mean field is worked out
+    # the mean field of each defence is worked out here while its runs go on
+    states = {name: _model_states(setups[name][3], starts, capacity) for name in defences}
+    values = iter(pending())
+    rows = []
+    for name in defences:
+        label, _, _, _, holds = setups[name]
         # one value per replication: a run ends near one stable state, an average of runs need not
-        simulated = [[simulate(c, service_rate, share * capacity, initial_backlog=start, seed=rep_seed,
-                               **common).value for rep_seed in run_seeds.spawn(replications)]
-                     for (share, start), run_seeds in zip(starts, children[name].spawn(3))]
+        simulated = [[next(values) for _ in range(replications)] for _ in starts]
         row = {"defence": label, "key": KEYS[name], **_simulated_columns(simulated, level), "mean_field": holds,
                "recovers_at_band": min(simulated[1]) >= RECOVERED, "stays_up_at_high": min(simulated[2]) >= RECOVERED}
-        row.update(_model_columns(model, starts, capacity, simulated, tolerance))
+        row.update(_model_columns(states[name], simulated, tolerance))
         # a lucky run may stay up where a collapsed state exists: the model has the last word on the trap
         row["removes_band"] = row["recovers_at_band"] and row["stays_up_at_high"] and not row.pop("model_traps")
         rows.append(row)
@@ -220,7 +249,7 @@ def defence_table(servers, service_rate, timeout, max_retries, *, normal_share: 
 DEFENCE_SIZES = {"full": {"replications": 2, "horizon": 900.0}, "smoke": {"replications": 1, "horizon": 300.0}}
 
 
-def defence_checks(size: str = "full", *, seed: int = 0) -> pd.DataFrame:
+def defence_checks(size: str = "full", *, seed: int = 0, cluster=None) -> pd.DataFrame:
     """:func:`defence_table` at 20 servers, ``mu = 1``, timeout 3 s, 3 retries, full-jitter backoff 0.5-10 s.
 
     Examples
@@ -232,4 +261,4 @@ def defence_checks(size: str = "full", *, seed: int = 0) -> pd.DataFrame:
         raise ValueError(f"size must be one of {sorted(DEFENCE_SIZES)}, got {size!r}")
     spec = DEFENCE_SIZES[size]
     return defence_table(20, 1.0, 3.0, 3, backoff=Backoff(0.5, 10.0, "full"), replications=spec["replications"],
-                         horizon=spec["horizon"], warmup=spec["horizon"] / 2, seed=seed)
+                         horizon=spec["horizon"], warmup=spec["horizon"] / 2, seed=seed, cluster=cluster)

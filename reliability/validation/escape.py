@@ -22,13 +22,14 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..cluster import check_cluster, start_batches, startable
 from .._validate import as_array, number, whole
 from ..retry import Backoff, FixedRetries, RetryingQueue
 from ..retry.escape import default_tip_backlog, escape_time, recovery_time_estimate, safe_load
 from ..retry.fluid import fluid_recovery_time
 from ..series import trace_recovery_time
 from ..simulate import Schedule, simulate_retrying_queue
-from ..simulate.escape import simulate_escape_times
+from ..simulate.escape import start_escape_times
 
 __all__ = ["ESCAPE_SIZES", "escape_checks", "escape_comparison", "outage_recovery", "safe_loads"]
 
@@ -36,13 +37,16 @@ __all__ = ["ESCAPE_SIZES", "escape_checks", "escape_comparison", "outage_recover
 AGREEMENT_FACTOR = 2.0
 
 
+@startable
 def escape_comparison(servers, service_rate, timeout, max_retries, load_shares, *, backoff: Backoff | None = None,
                       replications: int = 24, horizon: float = 4 * 3600.0, confidence: float = 0.95,
-                      seed: int = 0) -> pd.DataFrame:
+                      seed: int = 0, cluster=None) -> pd.DataFrame:
     """Mean time to tip from an empty queue: the chain's estimate against the simulated mean.
 
     Each load share is simulated ``replications`` times until the backlog reaches the chain's
-    tipping backlog ``c + 2 c mu T`` (censored at ``horizon``).
+    tipping backlog ``c + 2 c mu T`` (censored at ``horizon``), on the workers of ``cluster``
+    (:class:`reliability.Cluster`) if given; ``escape_comparison.start(...)`` returns once they are
+    sent, with a function that waits for the frame.
 
     Returns
     -------
@@ -58,12 +62,18 @@ def escape_comparison(servers, service_rate, timeout, max_retries, load_shares, 
     shares = np.atleast_1d(as_array("load_shares", load_shares, minimum=0.0, strict_minimum=True))
     level = default_tip_backlog(queue)
     root = np.random.SeedSequence(whole("seed", seed, 0))
+    check_cluster(cluster)
+    # every load's replications go to the workers first; the chain is worked out here meanwhile
+    pending = [start_escape_times(queue.servers, queue.service_rate, float(share) * queue.capacity,
+                                  timeout=queue.timeout, level=level, policy=queue.policy, backoff=backoff,
+                                  replications=replications, horizon=horizon, confidence=confidence, seed=child,
+                                  cluster=cluster)
+               for share, child in zip(shares, root.spawn(shares.size))]
+    yield  # the replications go on while the chain is worked out
+    chains = [escape_time(queue, float(share) * queue.capacity, tip_backlog=level) for share in shares]
     rows = []
-    for share, child in zip(shares, root.spawn(shares.size)):
-        chain = escape_time(queue, float(share) * queue.capacity, tip_backlog=level)
-        sim = simulate_escape_times(queue.servers, queue.service_rate, float(share) * queue.capacity,
-                                    timeout=queue.timeout, level=level, policy=queue.policy, backoff=backoff,
-                                    replications=replications, horizon=horizon, confidence=confidence, seed=child)
+    for share, chain, result in zip(shares, chains, pending):
+        sim = result()
         est = sim.mean_time
         rows.append({
             "load_share": float(share), "chain_mean": chain.mean_time, "barrier": chain.barrier,
@@ -104,8 +114,10 @@ def _outage_run(queue, lam0: float, duration: float, backoff, start: float, afte
     return trace_recovery_time(run.series, after=start + duration)
 
 
+@startable
 def outage_recovery(servers, service_rate, timeout, max_retries, load_shares, outage_durations, *,
-                    backoff: Backoff | None = None, interval: float = 10.0, seed: int = 0) -> pd.DataFrame:
+                    backoff: Backoff | None = None, interval: float = 10.0, seed: int = 0,
+                    cluster=None) -> pd.DataFrame:
     """Recovery after an outage of each duration at each base load: simulation and the chain's drain time.
 
     During an outage (every server gone) each request sends all ``r + 1`` attempts, and every
@@ -116,7 +128,9 @@ def outage_recovery(servers, service_rate, timeout, max_retries, load_shares, ou
     (:func:`reliability.retry.fluid.fluid_recovery_time`) runs the outage itself, retries and
     backoff included, and carries its backlog to the same level; the simulation runs the outage
     and measures the time until every interval fails less than half its attempts. Each run
-    lasts 1.5 times the chain's estimate plus 10 minutes after the outage.
+    lasts 1.5 times the chain's estimate plus 10 minutes after the outage; the runs go to the
+    workers of ``cluster`` (:class:`reliability.Cluster`) if given (``outage_recovery.start(...)``
+    returns once they are sent, with a function that waits for the frame).
 
     Returns
     -------
@@ -135,20 +149,28 @@ def outage_recovery(servers, service_rate, timeout, max_retries, load_shares, ou
     durations = np.atleast_1d(as_array("outage_durations", outage_durations, minimum=0.0, strict_minimum=True))
     interval = number("interval", interval, minimum=0.0, strict=True)
     root = np.random.SeedSequence(whole("seed", seed, 0))
-    children = iter(root.spawn(shares.size * durations.size))
+    check_cluster(cluster)
+    children = root.spawn(shares.size * durations.size)
     level = int(round(queue.servers + queue.capacity * queue.timeout))
     start = 6 * interval
-    rows = []
+    settings = []
     for share in shares:
         lam0 = float(share) * queue.capacity
         for duration in durations:
             backlog = int(round(float(queue._amplification(1.0)) * lam0 * float(duration)))
             chain = recovery_time_estimate(queue, lam0, max(backlog, level), level=level)
-            fluid = fluid_recovery_time(queue, lam0, float(duration), level=level, backoff=backoff)
             after = 1.5 * chain + 600.0 if chain < math.inf else 4 * float(duration)
-            simulated = _outage_run(queue, lam0, float(duration), backoff, start, after, interval, next(children))
-            rows.append({"load_share": float(share), "outage": float(duration), "backlog": backlog,
-                         "chain_recovery": chain, "fluid_recovery": fluid, "simulated_recovery": simulated})
+            settings.append((float(share), lam0, float(duration), backlog, chain, after))
+    _, rates, spans, _, _, afters = zip(*settings)
+    n = len(settings)
+    simulated = start_batches(cluster, _outage_run, [queue] * n, rates, spans, [backoff] * n, [start] * n, afters,
+                              [interval] * n, children)
+    yield  # the runs go on while the fluid model works here
+    rows = [{"load_share": share, "outage": duration, "backlog": backlog, "chain_recovery": chain,
+             "fluid_recovery": fluid_recovery_time(queue, lam0, duration, level=level, backoff=backoff)}
+            for share, lam0, duration, backlog, chain, _ in settings]
+    for row, recovery in zip(rows, simulated()):
+        row["simulated_recovery"] = recovery
     return pd.DataFrame(rows)
 
 
@@ -161,7 +183,7 @@ ESCAPE_SIZES = {
 RECOVERY_RTOL = 0.25
 
 
-def escape_checks(size: str = "full", *, seed: int = 0) -> pd.DataFrame:
+def escape_checks(size: str = "full", *, seed: int = 0, cluster=None) -> pd.DataFrame:
     """The escape and recovery estimates of the backlog chain and the fluid model, checked against the simulator.
 
     20 servers, ``mu = 1``, timeout 3 s, 3 retries, full-jitter backoff of 0.5 s to 10 s. The
@@ -186,12 +208,13 @@ def escape_checks(size: str = "full", *, seed: int = 0) -> pd.DataFrame:
         raise ValueError(f"size must be one of {sorted(ESCAPE_SIZES)}, got {size!r}")
     spec, backoff = ESCAPE_SIZES[size], Backoff(0.5, 10.0, "full")
     escape = escape_comparison(20, 1.0, 3.0, 3, spec["load_shares"], backoff=backoff,
-                               replications=spec["replications"], seed=seed)
+                               replications=spec["replications"], seed=seed, cluster=cluster)
     rows = [{"check": "mean time to tip from healthy", "case": f"load {r.load_share:.0%} of capacity",
              "analytic": r.chain_mean, "simulated": r.simulated_mean, "ci_low": r.simulated_low,
              "ci_high": r.simulated_high, "criterion": f"within x{AGREEMENT_FACTOR:g} of the interval",
              "verdict": "holds" if r.chain_inside_factor_2 else "fails"} for r in escape.itertuples()]
-    outages = outage_recovery(20, 1.0, 3.0, 3, spec["recovery_shares"], spec["outages"], backoff=backoff, seed=seed)
+    outages = outage_recovery(20, 1.0, 3.0, 3, spec["recovery_shares"], spec["outages"], backoff=backoff, seed=seed,
+                              cluster=cluster)
     for r in outages.itertuples():
         for model, estimate in (("chain", r.chain_recovery), ("delayed fluid model", r.fluid_recovery)):
             close = abs(r.simulated_recovery - estimate) <= RECOVERY_RTOL * estimate + 10.0

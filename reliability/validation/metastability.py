@@ -15,32 +15,50 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from ..cluster import check_cluster, start_batches, startable
 from .._validate import ArgumentTypeError, as_array, describe, number, whole
-from ..retry import Backoff, FixedRetries, metastability_map
+from ..retry import Backoff, FixedRetries, RetryingQueue, metastability_map
 from ..simulate import ATTEMPT_LIMIT, MAX_HORIZON, MAX_RATE, MAX_SERVERS, MIN_RATE, simulate_retrying_queue
 
 __all__ = ["simulated_metastability"]
 
 
-def _end_failures(analytic: pd.DataFrame, servers: int, service_rate: float, timeout: float,
-                  factory: Callable[[int], Any], backoff: Backoff | None, horizon: float,
-                  seed: int) -> tuple[list[float], list[float]]:
-    """Failure fraction over the last third of a run started empty and of one started collapsed, per row."""
+def _end_failure(servers: int, service_rate: float, arrival_rate: float, timeout: float, policy: Any,
+                 backoff: Backoff | None, horizon: float, initial: int, seed) -> float:
+    """Failure fraction over the last third of one run started with ``initial`` attempts queued."""
+    run = simulate_retrying_queue(servers, service_rate, arrival_rate, timeout=timeout, policy=policy,
+                                  backoff=backoff, horizon=horizon, interval=horizon / 30.0,
+                                  initial_backlog=initial, seed=seed)
+    return run.window(horizon - horizon / 3.0, horizon).failure_fraction
+
+
+def _start_runs(servers: int, service_rate: float, timeout: float, load_shares, max_retries: list[int],
+                factory: Callable[[int], Any], backoff: Backoff | None, horizon: float, seed: int,
+                cluster=None) -> Callable[[], tuple[list[float], list[float]]]:
+    """Start a run from empty and one from collapsed per point of the map, in the map's row order.
+
+    Returns a function that waits for their failure fractions over the last third: (healthy
+    starts, collapsed starts). The runs work while the caller draws the analytic map.
+    """
     # a backlog the servers need four timeouts to clear: every attempt in it times out
     backlog = _collapsed_backlog(servers, service_rate, timeout)
-    last_third = (horizon - horizon / 3.0, horizon)
-    healthy_failure, collapsed_failure = [], []
-    for i, row in enumerate(analytic.itertuples(index=False)):
-        outcome = []
-        for initial in (0, backlog):
-            run = simulate_retrying_queue(servers, service_rate, row.arrival_rate, timeout=timeout,
-                                          policy=factory(int(row.max_retries)), backoff=backoff,
-                                          horizon=horizon, interval=horizon / 30.0, initial_backlog=initial,
-                                          seed=np.random.SeedSequence(entropy=int(seed), spawn_key=(i, initial > 0)))
-            outcome.append(run.window(*last_third).failure_fraction)
-        healthy_failure.append(outcome[0])
-        collapsed_failure.append(outcome[1])
-    return healthy_failure, collapsed_failure
+    shares = np.atleast_1d(as_array("load_shares", load_shares, minimum=0.0)).ravel()
+    runs = []
+    for r in max_retries:  # the rows of metastability_map: each cap, then each share
+        policy = factory(r)
+        capacity = RetryingQueue(servers, service_rate, timeout, policy).capacity
+        runs += [(float(share * capacity), policy, initial) for share in map(float, shares) for initial in (0, backlog)]
+    rates, policies, initials = zip(*runs)
+    seeds = [np.random.SeedSequence(entropy=int(seed), spawn_key=(i // 2, initial > 0)) for i, initial in enumerate(initials)]
+    n = len(runs)
+    pending = start_batches(cluster, _end_failure, [servers] * n, [service_rate] * n, rates, [timeout] * n,
+                            policies, [backoff] * n, [horizon] * n, initials, seeds)
+
+    def failures() -> tuple[list[float], list[float]]:
+        ends = pending()
+        return ends[0::2], ends[1::2]
+
+    return failures
 
 
 def _collapsed_backlog(servers: int, service_rate: float, timeout: float) -> int:
@@ -92,10 +110,11 @@ def _simulated_verdicts(healthy_failure: pd.Series, collapsed_failure: pd.Series
     )
 
 
+@startable
 def simulated_metastability(servers: int, service_rate: float, timeout: float, load_shares: Sequence[float],
                             max_retries: Sequence[int] = (1, 2, 3, 5), *, backoff: Backoff | None = None,
                             horizon: float = 600.0, threshold: float = 0.5, seed: int = 0,
-                            policy_factory: Callable[[int], Any] | None = None) -> pd.DataFrame:
+                            policy_factory: Callable[[int], Any] | None = None, cluster=None) -> pd.DataFrame:
     """The metastability map of :func:`reliability.retry.metastability_map`, with simulated points.
 
     At each (retry cap, load share) the retrying queue is simulated twice for ``horizon``
@@ -104,6 +123,11 @@ def simulated_metastability(servers: int, service_rate: float, timeout: float, l
     of the run is at least ``threshold``. The simulated verdict is ``"healthy"`` (both runs end
     served), ``"collapsed"`` (both end collapsed), ``"metastable"`` (each run stays where it
     started) or ``"flipped"`` (the healthy start collapses and the collapsed start recovers).
+
+    The runs are independent and each seeded by its place on the map: with a ``cluster``
+    (:class:`reliability.Cluster`) they run on its workers, with the same numbers;
+    ``simulated_metastability.start(...)`` returns as soon as they are sent, with a function that
+    waits for the frame.
 
     Returns
     -------
@@ -126,14 +150,17 @@ def simulated_metastability(servers: int, service_rate: float, timeout: float, l
     if threshold == 1.0:
         raise ValueError(f"threshold must be < 1, got {describe(threshold)}")
     seed = whole("seed", seed, 0)
+    check_cluster(cluster)
     if policy_factory is not None and not callable(policy_factory):
         raise ArgumentTypeError(f"policy_factory must be a function of the retry cap, got {describe(policy_factory)}")
+    factory = FixedRetries if policy_factory is None else policy_factory
+    failures = _start_runs(servers, service_rate, timeout, load_shares, max_retries, factory, backoff, horizon, seed,
+                           cluster)
+    yield  # the runs go on while the analytic map is drawn
     with np.errstate(under="ignore"):  # vanishing probabilities at tiny timeouts are 0, rightly
         analytic = metastability_map(servers, service_rate, timeout, load_shares, max_retries,
                                      policy_factory=policy_factory)
-    factory = FixedRetries if policy_factory is None else policy_factory
-    healthy_failure, collapsed_failure = _end_failures(analytic, servers, service_rate, timeout, factory,
-                                                       backoff, horizon, seed)
+    healthy_failure, collapsed_failure = failures()
     frame = analytic.copy()
     frame["healthy_start_failure"] = healthy_failure
     frame["collapsed_start_failure"] = collapsed_failure

@@ -16,6 +16,7 @@ import math
 import zlib
 from collections import abc
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -23,6 +24,7 @@ import pandas as pd
 from scipy import stats
 
 from .._records import Record
+from ..cluster import check_cluster, run_batches
 from .._validate import ArgumentTypeError, describe, number, whole
 from ..queues import engset, erlang_a, erlang_b, erlang_c, mean_wait, mmck, wait_sf
 from ..retry import Backoff, FixedRetries, RetryingQueue, expected_attempts, layered_amplification
@@ -298,27 +300,54 @@ def _layered_rows(size: ValidationSize, seed: int, level: float) -> list[_Row]:
                  "Monte-Carlo (independent failures, nested layers) + mpmath", case=f"p={p:g}, 3 layers of r=3")]
 
 
-def _retry_runs(share: float, backlog: int, horizon: float, window: tuple[float, float], size: ValidationSize,
-                seed: int, key: str):
+def _retry_run(share: float, backlog: int, horizon: float, window: tuple[float, float], seed) -> tuple[float, float]:
+    """(failure fraction, attempts per request) over ``window`` of one run of the retrying queue."""
     c, mu, timeout, r = _RQ["servers"], _RQ["service_rate"], _RQ["timeout"], _RQ["max_retries"]
-    failure, amplification = [], []
-    for i in range(size.retry_replications):
-        run = simulate_retrying_queue(c, mu, share * c * mu, timeout=timeout, policy=FixedRetries(r),
-                                      backoff=_RQ_BACKOFF, horizon=horizon, interval=10.0,
-                                      initial_backlog=backlog, seed=_seed(seed, key, i))
-        summary = run.window(*window)
-        failure.append(summary.failure_fraction)
-        amplification.append(summary.amplification)
-    return np.array(failure), np.array(amplification)
+    run = simulate_retrying_queue(c, mu, share * c * mu, timeout=timeout, policy=FixedRetries(r),
+                                  backoff=_RQ_BACKOFF, horizon=horizon, interval=10.0,
+                                  initial_backlog=backlog, seed=seed)
+    summary = run.window(*window)
+    return summary.failure_fraction, summary.amplification
 
 
-def _retrying_queue_rows(size: ValidationSize, seed: int, level: float) -> list[_Row]:
+def _retry_settings(size: ValidationSize) -> dict[str, tuple]:
+    """The retrying queue's simulated settings, by stream key: (load share, backlog, horizon, window)."""
+    c, mu, timeout = _RQ["servers"], _RQ["service_rate"], _RQ["timeout"]
+    # a backlog the servers need four timeouts to clear: every attempt in it times out
+    collapsed = int(4 * c * mu * timeout)
+    horizon, warm, short = size.retry_horizon, size.retry_warmup, size.retry_short_horizon
+    return {
+        "rq/healthy": (_RQ_BISTABLE_SHARE, 0, horizon, (warm, horizon)),
+        "rq/collapsed": (_RQ_BISTABLE_SHARE, collapsed, short, (short / 2, short)),
+        "rq/recovers": (_RQ_BELOW_RECOVERY_SHARE, collapsed, 2 * short, (short, 2 * short)),
+        "rq/collapses": (_RQ_ABOVE_ONSET_SHARE, 0, short, (short / 2, short)),
+    }
+
+
+def _retry_batches(size: ValidationSize, seed: int) -> list[tuple]:
+    """One batch per replication of every setting: ``(key, arguments of _retry_run)``."""
+    return [(key, (*setting, _seed(seed, key, i))) for key, setting in _retry_settings(size).items()
+            for i in range(size.retry_replications)]
+
+
+def _retry_samples(batches: list[tuple], results: list[tuple]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Failure fractions and attempts per request of each setting's replications, in order."""
+    samples: dict[str, list] = {}
+    for (key, _), result in zip(batches, results):
+        samples.setdefault(key, []).append(result)
+    return {key: tuple(np.array(column) for column in zip(*runs)) for key, runs in samples.items()}
+
+
+def _retrying_queue_rows(size: ValidationSize, seed: int, level: float, samples=None) -> list[_Row]:
+    """The retrying queue's checks; ``samples`` (:func:`_retry_samples`) are simulated here if not given."""
+    if samples is None:
+        batches = _retry_batches(size, seed)
+        samples = _retry_samples(batches, [_retry_run(*arguments) for _, arguments in batches])
     c, mu, timeout, r = _RQ["servers"], _RQ["service_rate"], _RQ["timeout"], _RQ["max_retries"]
     queue = RetryingQueue(c, mu, timeout, r)
     capacity = queue.capacity
     onset, recovery = queue.onset_threshold() / capacity, queue.recovery_threshold() / capacity
-    # a backlog the servers need four timeouts to clear: every attempt in it times out
-    collapsed_backlog = int(4 * c * mu * timeout)
+    collapsed_backlog = _retry_settings(size)["rq/collapsed"][1]
     base = dict(servers=c, service_rate=mu, timeout=timeout, max_retries=r, backoff="full jitter 5-40 s")
     rows: list[_Row] = []
 
@@ -333,17 +362,14 @@ def _retrying_queue_rows(size: ValidationSize, seed: int, level: float) -> list[
     healthy = next(e for e in states if e.state == "healthy")
     collapsed = next(e for e in states if e.state == "collapsed")
     bistable = f"bistable load (recovery {recovery:.3g} < {share:g} < onset {onset:.3g})"
-    horizon, warm = size.retry_horizon, size.retry_warmup
-    failure, amplification = _retry_runs(share, 0, horizon, (warm, horizon), size, seed, "rq/healthy")
+    failure, amplification = samples["rq/healthy"]
     left = int((failure > 0.5).sum())
     add("failure probability, started healthy", share, healthy.failure_probability, failure,
         f"{bistable}; healthy equilibrium; {left} of {failure.size} runs left it")
     add("attempts per request, started healthy", share, healthy.amplification, amplification,
         f"{bistable}; healthy equilibrium")
 
-    short = size.retry_short_horizon
-    failure, amplification = _retry_runs(share, collapsed_backlog, short, (short / 2, short), size, seed,
-                                         "rq/collapsed")
+    failure, amplification = samples["rq/collapsed"]
     add("failure probability, started collapsed", share, collapsed.failure_probability, failure,
         f"{bistable}; collapsed equilibrium; initial backlog {collapsed_backlog}")
     add("attempts per request, started collapsed", share, collapsed.amplification, amplification,
@@ -351,40 +377,54 @@ def _retrying_queue_rows(size: ValidationSize, seed: int, level: float) -> list[
 
     share = _RQ_BELOW_RECOVERY_SHARE
     (only,) = queue.equilibria(share * capacity)
-    failure, _ = _retry_runs(share, collapsed_backlog, 2 * short, (short, 2 * short), size, seed, "rq/recovers")
+    failure, _ = samples["rq/recovers"]
     add("failure probability, started collapsed", share, only.failure_probability, failure,
         f"below the recovery threshold {recovery:.3g}: only the healthy state exists, a collapsed start recovers")
 
     share = _RQ_ABOVE_ONSET_SHARE
     (only,) = queue.equilibria(share * capacity)
-    failure, _ = _retry_runs(share, 0, short, (short / 2, short), size, seed, "rq/collapses")
+    failure, _ = samples["rq/collapses"]
     add("failure probability, started healthy", share, only.failure_probability, failure,
         f"above the onset threshold {onset:.3g}: only the collapsed state exists, a healthy start collapses")
     return rows
 
 
-def _rows(model_set, size: ValidationSize, seed: int, level: float) -> list[_Row]:
-    """Every check of the chosen models, in :data:`MODELS` order."""
-    rows: list[_Row] = []
-    if "erlang_b" in model_set:
-        rows += _erlang_b_rows(size, seed, level)
-    if {"erlang_c", "wait_sf", "mean_wait"} & model_set:
-        rows += _mmc_rows(model_set, size, seed, level)
-    if "erlang_a" in model_set:
-        rows += _erlang_a_rows(size, seed, level)
-    if "mmck" in model_set:
-        rows += _mmck_rows(size, seed, level)
-    if "engset" in model_set:
-        rows += _engset_rows(size, seed, level)
-    if "expected_attempts" in model_set:
-        rows += _expected_attempts_rows(size, seed, level)
-    if "layered_amplification" in model_set:
-        rows += _layered_rows(size, seed, level)
-    if "retrying_queue" in model_set:
-        rows += _retrying_queue_rows(size, seed, level)
+def _groups(model_set) -> list:
+    """The checks in groups that simulate independently (each on streams keyed by its own names), in
+    :data:`MODELS` order: ``(models that ask for the group, builder of its rows)``; the retrying
+    queue's replications are batches of their own (:func:`_retry_batches`)."""
+    return [
+        ({"erlang_b"}, _erlang_b_rows),
+        ({"erlang_c", "wait_sf", "mean_wait"}, partial(_mmc_rows, model_set)),
+        ({"erlang_a"}, _erlang_a_rows),
+        ({"mmck"}, _mmck_rows),
+        ({"engset"}, _engset_rows),
+        ({"expected_attempts"}, _expected_attempts_rows),
+        ({"layered_amplification"}, _layered_rows),
+    ]
+
+
+def _rows(model_set, size: ValidationSize, seed: int, level: float, cluster=None) -> list[_Row]:
+    """Every check of the chosen models, in :data:`MODELS` order.
+
+    The groups of checks and each replication of the retrying queue (the longest runs) are the
+    batches that ``cluster`` spreads over its workers; their streams are keyed by name, so the
+    rows are the same wherever they run.
+    """
+    builders = [build for models, build in _groups(model_set) if models & model_set]
+    retry_batches = _retry_batches(size, seed) if "retrying_queue" in model_set else []
+    batches = [(build, (size, seed, level)) for build in builders] + [(_retry_run, args) for _, args in retry_batches]
+    results = run_batches(cluster, _call, *zip(*batches)) if batches else []
+    rows = [row for group in results[:len(builders)] for row in group]
+    if retry_batches:
+        rows += _retrying_queue_rows(size, seed, level, _retry_samples(retry_batches, results[len(builders):]))
     order = {m: i for i, m in enumerate(MODELS)}
     rows.sort(key=lambda row: order[row.model])  # stable: keeps each model's rows in order
     return rows
+
+
+def _call(function, arguments: tuple):
+    return function(*arguments)
 
 
 # ----------------------------------------------------------------------------------------
@@ -452,7 +492,7 @@ def _record(row: _Row, factor: float, mpmath_rtol: float, per_check: float) -> d
 
 def validation_table(size="full", *, seed: int = 0, level: float = 0.95, mpmath_rtol: float = 1e-10,
                      models: Iterable[str] | None = None,
-                     analytic_factor: Mapping[str, float] | None = None) -> pd.DataFrame:
+                     analytic_factor: Mapping[str, float] | None = None, cluster=None) -> pd.DataFrame:
     """Every analytic model against simulation, Monte-Carlo and mpmath: one row per check.
 
     Parameters
@@ -472,6 +512,8 @@ def validation_table(size="full", *, seed: int = 0, level: float = 0.95, mpmath_
     analytic_factor : mapping of str to float, optional
         Multiply the analytic values of these models before comparing: a deliberately wrong
         model, to see that the checks can fail.
+    cluster : reliability.Cluster, optional
+        Where the groups of simulations run (default: here); the same numbers anywhere.
 
     Returns
     -------
@@ -496,9 +538,10 @@ def validation_table(size="full", *, seed: int = 0, level: float = 0.95, mpmath_
     mpmath_rtol = number("mpmath_rtol", mpmath_rtol, minimum=0.0, strict=True)
     model_set = _checked_models(models)
     factors = _checked_factors(analytic_factor)
+    check_cluster(cluster)
 
     checks = max(1, sum(_CHECKS[m] for m in model_set))
     per_check = 1.0 - (1.0 - level) / checks
     records = [_record(row, factors.get(row.model, 1.0), mpmath_rtol, per_check)
-               for row in _rows(model_set, size, seed, per_check)]
+               for row in _rows(model_set, size, seed, per_check, cluster)]
     return pd.DataFrame.from_records(records)

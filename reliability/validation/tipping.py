@@ -25,6 +25,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..cluster import check_cluster, start_batches, startable
 from .._validate import as_array, number, whole
 from ..retry import Backoff, FixedRetries, RetryingQueue
 from ..retry.escape import escape_time
@@ -63,9 +64,10 @@ def _trigger_escape(queue, lam0: float, trigger: str, multiple: float) -> float:
     return escape_time(RetryingQueue(left, queue.service_rate, queue.timeout, queue.policy), lam0).mean_time
 
 
+@startable
 def tipping_surface(servers, service_rate, timeout, max_retries, base_share, multiples, durations, *,
                     trigger: str = "load", backoff: Backoff | None = None, settle: float = 600.0,
-                    window: float = 120.0, seed: int = 0) -> pd.DataFrame:
+                    window: float = 120.0, seed: int = 0, cluster=None) -> pd.DataFrame:
     """Which triggers tip a healthy retrying queue: one simulated run per (size, duration).
 
     Parameters
@@ -88,6 +90,9 @@ def tipping_surface(servers, service_rate, timeout, max_retries, base_share, mul
         and servers (:func:`reliability.retry.escape.escape_time`; 0 with no server left). The
         fluid model has no queueing noise: where this is shorter than the trigger, noise can tip
         a queue the fluid model keeps healthy.
+
+    The runs go to the workers of ``cluster`` (:class:`reliability.Cluster`) if given, with the same
+    numbers; ``tipping_surface.start(...)`` returns once they are sent, with a function that waits for the frame.
     """
     if trigger not in ("load", "capacity"):
         raise ValueError(f"trigger must be 'load' or 'capacity', got {trigger!r}")
@@ -98,19 +103,22 @@ def tipping_surface(servers, service_rate, timeout, max_retries, base_share, mul
     spans = np.atleast_1d(as_array("durations", durations, minimum=0.0, strict_minimum=True))
     settle, window = number("settle", settle, minimum=0.0, strict=True), number("window", window, minimum=0.0,
                                                                                strict=True)
-    children = iter(np.random.SeedSequence(whole("seed", seed, 0)).spawn(sizes.size * spans.size))
+    children = np.random.SeedSequence(whole("seed", seed, 0)).spawn(sizes.size * spans.size)
+    check_cluster(cluster)
+    triggers = [(float(m), float(d)) for m in sizes for d in spans]
+    n = len(triggers)
+    pending = start_batches(cluster, _run, [c] * n, [queue.service_rate] * n, [queue.timeout] * n, [max_retries] * n,
+                       [lam0] * n, [trigger] * n, [m for m, _ in triggers], [d for _, d in triggers], [backoff] * n,
+                       [settle] * n, [window] * n, children)
+    yield  # the runs go on while the fluid model and the chain work here
+    fluid = {m: queue.tipping_trigger(lam0, m, trigger=trigger, backoff=backoff).min_duration for m in map(float, sizes)}
+    escape = {m: _trigger_escape(queue, lam0, trigger, m) for m in fluid}
     rows = []
-    for m in sizes:
-        fluid = queue.tipping_trigger(lam0, float(m), trigger=trigger, backoff=backoff).min_duration
-        escape = _trigger_escape(queue, lam0, trigger, float(m))
-        for d in spans:
-            tipped, amplification = _run(c, queue.service_rate, queue.timeout, max_retries, lam0, trigger, float(m),
-                                         float(d), backoff, settle, window, next(children))
-            fluid_tips = bool(d >= fluid)
-            rows.append({"trigger": trigger, "multiple": float(m), "duration": float(d), "simulated_tipped": bool(tipped),
-                         "amplification_after": float(amplification), "fluid_min_duration": fluid,
-                         "fluid_tips": fluid_tips, "agrees": fluid_tips == tipped,
-                         "trigger_escape_mean": escape})
+    for (m, d), (tipped, amplification) in zip(triggers, pending()):
+        fluid_tips = bool(d >= fluid[m])
+        rows.append({"trigger": trigger, "multiple": m, "duration": d, "simulated_tipped": bool(tipped),
+                     "amplification_after": float(amplification), "fluid_min_duration": fluid[m],
+                     "fluid_tips": fluid_tips, "agrees": fluid_tips == tipped, "trigger_escape_mean": escape[m]})
     return pd.DataFrame(rows)
 
 
@@ -121,7 +129,7 @@ TIPPING_SIZES = {
 }
 
 
-def tipping_checks(size: str = "full", *, seed: int = 0) -> pd.DataFrame:
+def tipping_checks(size: str = "full", *, seed: int = 0, cluster=None) -> pd.DataFrame:
     """:func:`tipping_surface` for both trigger kinds at 20 servers, ``mu = 1``, timeout 3 s, 3 retries,
     base load 0.45 of capacity, full-jitter backoff 0.5-10 s.
 
@@ -134,6 +142,6 @@ def tipping_checks(size: str = "full", *, seed: int = 0) -> pd.DataFrame:
         raise ValueError(f"size must be one of {sorted(TIPPING_SIZES)}, got {size!r}")
     root = np.random.SeedSequence(whole("seed", seed, 0))
     frames = [tipping_surface(20, 1.0, 3.0, 3, 0.45, sizes, durations, trigger=kind, backoff=Backoff(0.5, 10.0, "full"),
-                              seed=int(child.generate_state(1)[0]))
+                              seed=int(child.generate_state(1)[0]), cluster=cluster)
               for (kind, sizes, durations), child in zip(TIPPING_SIZES[size], root.spawn(len(TIPPING_SIZES[size])))]
     return pd.concat(frames, ignore_index=True)
