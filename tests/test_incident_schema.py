@@ -539,3 +539,55 @@ def test_an_event_known_only_from_an_unverified_copy_must_be_a_hypothesis():
     refused(document, "events[2].sources[0]", "may inform a prior or a hypothesis")
     document["events"][2].update(hypothesis=True, reason="Only a copy says so.")
     assert parse_incident(document, "test.yaml").event("back").hypothesis
+
+
+def _exposed(document):
+    """``base()`` with a second service on the API, its exposure unknown, the mean figure about it."""
+    document["services"].append({"id": "mobile", "name": "Mobile", "infrastructure": "api",
+                                 "traffic_share": {"value": 20, "unit": "percent", "sources": ["pm"]},
+                                 "exposure": prior(0.1, 100, "percent", "log")})
+    document["figures"][0]["scope"] = {"services": ["mobile"]}
+    return document
+
+
+def test_a_service_exposure_is_read_as_an_unknown_share():
+    incident = parse_incident(_exposed(base()), "test.yaml")
+    exposure = next(s for s in incident.services if s.id == "mobile").exposure
+    assert exposure.path == "services.mobile.exposure" and exposure.prior.scale == "log"
+    assert "services.mobile.exposure" in [p.path for p in incident.unknowns]
+    document = _exposed(base())
+    document["services"][2]["exposure"] = {"value": 150, "unit": "percent", "sources": ["pm"]}
+    refused(document, "services[2].exposure.value", "")
+    document["services"][2]["exposure"] = prior(1, 10, "s")
+    refused(document, "services[2].exposure.unknown.unit", "")
+
+
+def test_exposed_services_share_their_infrastructure_failures_by_exposure():
+    import numpy as np
+
+    from reliability.incident import build_scenario
+
+    incident = parse_incident(_exposed(base()), "test.yaml")
+    scenario = build_scenario(incident, time_step=60.0)
+    values = scenario.midpoints()
+    rows = []
+    for exposure in (0.01, 0.2, 1.0):  # mobile against web (exposure 1)
+        values = {**values, "services.mobile.exposure": np.array([exposure])}
+        timeline = scenario.run(values, np.zeros(1, dtype=int))
+        whole = timeline.failure_share(["api"], "attempts")
+        scope = lambda services: type(incident.figures[0].scope)(tuple(services), ("api",), "services")  # noqa: E731
+        web, mobile = (timeline.scope_failure_share(scope([s]), "attempts") for s in ("web", "mobile"))
+        both = timeline.scope_failure_share(scope(["web", "mobile"]), "attempts")
+        uncapped = (web < 1) & (mobile < 1)
+        # the services' failures add up to the infrastructure's (traffic shares 80 / 20 %)
+        assert np.allclose((0.8 * web + 0.2 * mobile)[uncapped], whole[uncapped], rtol=1e-12, atol=1e-15)
+        assert np.allclose(both[uncapped], whole[uncapped], rtol=1e-12, atol=1e-15)
+        assert np.allclose(mobile, np.minimum(1.0, whole * exposure / (0.8 + 0.2 * exposure)), rtol=1e-12)
+        rows.append(float(np.max(mobile)))
+    assert rows[0] < rows[1] < rows[2]
+    # without any exposure a service's figure reads its infrastructure, as before
+    plain = build_scenario(parse_incident(base(), "test.yaml"), time_step=60.0)
+    timeline = plain.run(plain.midpoints(), np.zeros(1, dtype=int))
+    figure = plain.incident.figures[0]
+    assert np.array_equal(timeline.scope_failure_share(figure.scope, "attempts"),
+                          timeline.failure_share(list(figure.scope.infrastructures), "attempts"))

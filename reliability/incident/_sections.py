@@ -13,6 +13,8 @@ HEADROOM = ParameterSpec("amount", "spare capacity over the normal load")
 AUTOSCALED = ParameterSpec("choice", "whether the platform adds capacity by itself", choices=(True, False))
 AUTOSCALE_DELAY = ParameterSpec("duration", "time from overload to added capacity", required=False)
 TRAFFIC_SHARE = ParameterSpec("share", "share of the normal traffic it serves", required=False)
+EXPOSURE = ParameterSpec("share", "share of its requests that meet the failures of its infrastructure, against the "
+                         "others there", required=False)
 
 _EVENT_BASE = ("id", "kind", "time", "statement", "sources", "infrastructures", "services", "starts", "ends",
                "hypothesis", "reason", "note")
@@ -84,12 +86,14 @@ def parse_services(reader: Reader, doc: Mapping) -> tuple[Service, ...]:
     result = []
     for i, raw in enumerate(items):
         path = f"services[{i}]"
-        reader.fields(raw, path, ("id", "name", "infrastructure", "traffic_share", "note"),
+        reader.fields(raw, path, ("id", "name", "infrastructure", "traffic_share", "exposure", "note"),
                       ("id", "name", "infrastructure"))
         result.append(Service(id=ids[i], name=reader.text(raw, "name", path), infrastructure=raw["infrastructure"],
                               traffic_share=reader.parameter(raw.get("traffic_share"), f"{path}.traffic_share",
                                                              TRAFFIC_SHARE, f"services.{ids[i]}.traffic_share"),
-                              note=reader.text(raw, "note", path, required=False)))
+                              note=reader.text(raw, "note", path, required=False),
+                              exposure=reader.parameter(raw.get("exposure"), f"{path}.exposure", EXPOSURE,
+                                                        f"services.{ids[i]}.exposure")))
     return tuple(result)
 
 

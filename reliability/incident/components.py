@@ -106,6 +106,12 @@ class Settings:
         return {i.id: (None if i.traffic_share is None else self.number(i.traffic_share))
                 for i in self.incident.infrastructures}
 
+    def service_shares(self) -> dict[str, tuple]:
+        """Each service: (its infrastructure, its traffic share there, its exposure); None where not given."""
+        return {s.id: (s.infrastructure, None if s.traffic_share is None else self.number(s.traffic_share),
+                       None if s.exposure is None else self.number(s.exposure))
+                for s in self.incident.services}
+
 
 def _applies(event, infrastructure: str) -> bool:
     return not event.infrastructures or infrastructure in event.infrastructures

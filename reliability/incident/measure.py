@@ -69,7 +69,7 @@ def _scope(figure):
 
 
 def _share_in(timeline, figure, level, mask):
-    failed, total = timeline.failures(_scope(figure), level)
+    failed, total = timeline.scope_failures(figure.scope, level)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (failed * mask).sum(axis=1) / np.maximum((total * mask).sum(axis=1), 1e-12)
 
@@ -100,7 +100,7 @@ def _peak_series(timeline, figure, level):
     if seconds is None:
         seconds = np.full(timeline.samples, float(interval.si_value))
     width = np.maximum(1, np.round(np.asarray(seconds) / timeline.time_step)).astype(int)
-    return _rolling(timeline.failure_share(_scope(figure), level), width)
+    return _rolling(timeline.scope_failure_share(figure.scope, level), width)
 
 
 def _peak_failure_rate(timeline, figure, level):
@@ -132,13 +132,13 @@ def _last_bad(timeline, bad, ends, since):
 
 def _time_to_recovery(timeline, figure, level):
     since = _seconds(timeline, figure.since) if figure.since is not None else np.zeros(timeline.samples)
-    shares, ends = _blocks(timeline, timeline.failure_share(_scope(figure), level), _setting(figure, "interval_seconds"))
+    shares, ends = _blocks(timeline, timeline.scope_failure_share(figure.scope, level), _setting(figure, "interval_seconds"))
     return _last_bad(timeline, shares > _setting(figure, "threshold"), ends, since)
 
 
 def _total_impact_time(timeline, figure, level):
     interval = _setting(figure, "interval_seconds")
-    shares, ends = _blocks(timeline, timeline.failure_share(_scope(figure), level), interval)
+    shares, ends = _blocks(timeline, timeline.scope_failure_share(figure.scope, level), interval)
     start = ends - max(interval, timeline.time_step)
     if figure.window is not None:
         low, high = _seconds(timeline, figure.window.start), _seconds(timeline, figure.window.end)
@@ -157,7 +157,7 @@ def _improvement_between_windows(timeline, figure, level):
 
 
 def _alternation_cycle(timeline, figure, level):
-    shares, ends = _blocks(timeline, timeline.failure_share(_scope(figure), level), _setting(figure, "interval_seconds"))
+    shares, ends = _blocks(timeline, timeline.scope_failure_share(figure.scope, level), _setting(figure, "interval_seconds"))
     mask = _between(timeline, figure.window)
     inside = mask[:, : shares.shape[1] * max(1, int(round(_setting(figure, "interval_seconds") / timeline.time_step)))]
     width = max(1, int(round(_setting(figure, "interval_seconds") / timeline.time_step)))
@@ -178,7 +178,7 @@ def _alternation_cycle(timeline, figure, level):
 def _time_to_resolution(timeline, figure, level):
     since = _seconds(timeline, figure.since) if figure.since is not None else np.zeros(timeline.samples)
     interval = _setting(figure, "interval_seconds")
-    shares, ends = _blocks(timeline, timeline.failure_share(_scope(figure), level), interval)
+    shares, ends = _blocks(timeline, timeline.scope_failure_share(figure.scope, level), interval)
     loads, _ = _blocks(timeline, timeline.load(_scope(figure)), interval)
     bad = (shares > _setting(figure, "threshold")) | (np.abs(loads - 1.0) > _setting(figure, "load_tolerance"))
     return _last_bad(timeline, bad, ends, since)

@@ -191,7 +191,8 @@ class Scenario:
         runs = run_model(specs, self.times, time_step=self.time_step)
         return Timeline(self.incident, self.times, self.time_step, runs, settings.traffic_shares(),
                         {e.id: settings.time(e) for e in self.incident.events},
-                        {s.id: 1.0 + np.broadcast_to(s.headroom, (len(variant),)) for s in specs}, values)
+                        {s.id: 1.0 + np.broadcast_to(s.headroom, (len(variant),)) for s in specs}, values,
+                        settings.service_shares())
 
 
 def build_scenario(incident: Incident, *, time_step: float = 30.0,

@@ -184,11 +184,15 @@ class Infrastructure(Record):
 
 @dataclass(frozen=True, repr=False)
 class Service(Record):
+    """Something users use, on one ``infrastructure``: its ``traffic_share`` there and its ``exposure``
+    (how much of its traffic meets the infrastructure's failures, against the other services there)."""
+
     id: str
     name: str
     infrastructure: str
     traffic_share: Parameter | None = None
     note: str = ""
+    exposure: Parameter | None = None
 
 
 @dataclass(frozen=True, repr=False)

@@ -34,6 +34,20 @@ __all__ = ["Timeline", "LEVELS"]
 LEVELS = ("attempts", "requests", "users")
 
 
+def _check_level(level) -> None:
+    if not isinstance(level, str):
+        raise ArgumentTypeError(f"level must be one of {', '.join(LEVELS)}, got {describe(level)}")
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
+
+
+def _counts(run, level: str):
+    """(count, failure share) of one infrastructure's run at ``level``."""
+    if level == "attempts":
+        return run.attempts, run.attempt_failure
+    return run.requests, run.request_failure
+
+
 @dataclass
 class Timeline:
     incident: object
@@ -44,6 +58,7 @@ class Timeline:
     event_times: Mapping[str, np.ndarray] = None
     normal_capacity: Mapping[str, np.ndarray] = None
     values: Mapping[str, np.ndarray] = None
+    services: Mapping[str, tuple] = None  # id -> (infrastructure, traffic share there, exposure); None: not given
 
     def event_time(self, event_id: str) -> np.ndarray:
         """When an event happened in each sample, seconds after the start."""
@@ -69,20 +84,56 @@ class Timeline:
 
     def failures(self, infrastructures: Sequence[str], level: str) -> tuple[np.ndarray, np.ndarray]:
         """Failed and total counts per step (in normal loads x weight) of a scope, at ``level``."""
-        if not isinstance(level, str):
-            raise ArgumentTypeError(f"level must be one of {', '.join(LEVELS)}, got {describe(level)}")
-        if level not in LEVELS:
-            raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
+        _check_level(level)
         failed = total = 0.0
         for infrastructure, weight in self.weights(infrastructures).items():
-            run = self.runs[infrastructure]
-            if level == "attempts":
-                count, share = run.attempts, run.attempt_failure
-            else:
-                count, share = run.requests, run.request_failure
+            count, share = _counts(self.runs[infrastructure], level)
             failed = failed + weight * count * share
             total = total + weight * count
         return np.asarray(failed), np.asarray(total)
+
+    def scope_failures(self, scope, level: str) -> tuple[np.ndarray, np.ndarray]:
+        """Failed and total counts per step of a figure's ``scope`` (a :class:`~reliability.incident.schema.Scope`).
+
+        A scope of infrastructures, or of services on infrastructures where no service declares an
+        ``exposure``, reads its infrastructures (every service there fails alike). Where services
+        declare exposures, only the named services' requests count, and each service gets the part
+        of its infrastructure's failure share that its exposure e_s claims against the traffic-weighted
+        mean exposure there: ``f_s = min(1, f e_s / sum_k w_k e_k)`` (so that the services' failures
+        add up to the infrastructure's, ``sum_s w_s f_s = f``, short of the cap).
+        """
+        infrastructures = list(scope.infrastructures)
+        if scope.given != "services" or not any(self._service_table(i)[2] for i in self._check_scope(infrastructures)):
+            return self.failures(infrastructures, level)
+        _check_level(level)
+        failed = total = 0.0
+        named = set(scope.services)
+        for infrastructure, weight in self.weights(infrastructures).items():
+            count, share = _counts(self.runs[infrastructure], level)
+            shares, exposures, _ = self._service_table(infrastructure)
+            mean = np.maximum(sum(shares[s] * exposures[s] for s in shares), 1e-12)
+            for service in named & set(shares):
+                part = weight * count * shares[service]
+                failed = failed + part * np.minimum(1.0, share * (exposures[service] / mean))
+                total = total + part
+        return np.asarray(failed), np.asarray(total)
+
+    def scope_failure_share(self, scope, level: str) -> np.ndarray:
+        """The failure share per step of a figure's scope (:meth:`scope_failures`)."""
+        failed, total = self.scope_failures(scope, level)
+        return failed / np.maximum(total, 1e-12)
+
+    def _service_table(self, infrastructure: str) -> tuple[dict, dict, bool]:
+        """The services on ``infrastructure``: traffic shares (given ones, the rest split among the
+        others), exposures (1 where not given) per sample, and whether any exposure was given."""
+        on = {s: v for s, v in (self.services or {}).items() if v[0] == infrastructure}
+        known = [v[1] for v in on.values() if v[1] is not None]
+        free = [s for s, v in on.items() if v[1] is None]
+        rest = np.clip(1.0 - (np.sum(known, axis=0) if known else 0.0), 1e-9, None) / max(len(free), 1)
+        column = lambda value: np.broadcast_to(value, (self.samples,))[:, None]  # noqa: E731
+        shares = {s: column(v[1] if v[1] is not None else rest) for s, v in on.items()}
+        exposures = {s: column(v[2] if v[2] is not None else 1.0) for s, v in on.items()}
+        return shares, exposures, any(v[2] is not None for v in on.values())
 
     def _check_scope(self, infrastructures) -> list:
         """A list of infrastructure ids among the runs (what every reading of a scope takes)."""
