@@ -25,7 +25,8 @@ import logging
 import os
 from typing import Any, Callable, Iterable
 
-__all__ = ["Cluster", "START_METHODS", "SCHEDULER_VARIABLE", "check_cluster", "run_batches", "start_batches", "startable", "scheduler_address"]
+__all__ = ["Cluster", "START_METHODS", "SCHEDULER_VARIABLE", "check_cluster", "run_batches", "scheduler_address",
+           "start_batches", "startable"]
 
 #: How a local cluster starts its worker processes: ``"spawn"`` (a fresh interpreter that imports the
 #: package: about 3 s before the first batch, and the memory settings of :data:`MALLOC_THRESHOLDS` apply)

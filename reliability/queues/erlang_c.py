@@ -170,7 +170,16 @@ def response_time_sf(servers, load, time, service_rate=1.0):
     0.367879441171
     """
     scalar, (c, a, mu, t) = _wait_inputs(servers, load, service_rate, "time", time)
-    c, a, mu, t = np.broadcast_arrays(c, a, mu, t)  # 0-d arrays for scalars
+    return output(_response_time_sf(c, a, mu, t), scalar)
+
+
+def _response_time_sf(servers, load, service_rate, time) -> np.ndarray:
+    """:func:`response_time_sf` on checked inputs (floats or float64 arrays that broadcast), as an array.
+
+    The retrying queue's equilibrium search calls it thousands of times on inputs it made itself:
+    there the checks at the door cost more than the formula.
+    """
+    c, a, mu, t = np.broadcast_arrays(servers, load, service_rate, time)  # 0-d arrays for scalars
     out = np.ones(c.shape)
     stable = a < c
     if stable.any():
@@ -181,7 +190,7 @@ def response_time_sf(servers, load, time, service_rate=1.0):
             out[stable] = (1.0 - p_wait) * np.exp(-service_time) + p_wait * _sum_exponential_convolution(
                 (cs - as_) * service_time, service_time
             )
-    return output(out, scalar)
+    return out
 
 
 def mean_wait(servers, load, service_rate=1.0):

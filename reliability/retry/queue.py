@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .._validate import as_array, describe, whole
-from ..queues import response_time_sf
+from ..queues.erlang_c import _response_time_sf
 from . import fluid
 from .equilibria import Equilibrium, RetryFixedPoint, check_positive, rate
 from .fluid import TippingPoint
@@ -110,7 +110,8 @@ class RetryingQueue(RetryFixedPoint):
 
     def _failure(self, attempt_rate):
         load = np.asarray(attempt_rate, dtype=np.float64) / self.service_rate
-        return np.asarray(response_time_sf(self.servers, load, self.timeout, self.service_rate), dtype=np.float64)
+        # the attempt rates are the search's own (finite, >= 0): the formula without the checks at its door
+        return _response_time_sf(float(self.servers), load, float(self.timeout), float(self.service_rate))
 
     def _x_of(self, arrival_rate, amplification):
         return arrival_rate * np.asarray(amplification, dtype=np.float64)
