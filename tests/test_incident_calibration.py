@@ -110,3 +110,41 @@ def test_coverage_refuses_options_it_sets(scenario):
         coverage(scenario, 2, cluster=Cluster(workers=0), workers=2)
     with pytest.raises(ValueError, match="level"):
         coverage(scenario, 2, level=1.0, cluster=Cluster(workers=0))
+
+
+READING_TWINS = 12
+
+
+def _reading_document():
+    """The calibration twin with a client retry layer (so attempts and requests differ) and figures whose
+    observation level is not published: two readings."""
+    document = _document()
+    document["id"] = "twin-readings"
+    document["mechanisms"].append(
+        {"id": "retries", "kind": "retry_storm", "statement": "Clients retry (synthetic).", "infrastructures": ["api"],
+         "sources": ["model"], "layer": "end_user_clients",
+         "policy": {"max_retries": _published(3, "count"), "backoff": "none"}})
+    for figure in document["figures"]:
+        if figure["quantity"] != "capacity_share":
+            figure["observation_level"] = "unknown"
+    return document
+
+
+@pytest.fixture(scope="module")
+def reading_scenario(tmp_path_factory):
+    path = tmp_path_factory.mktemp("readings") / "twin-readings.yaml"
+    path.write_text(yaml.safe_dump(_reading_document(), sort_keys=False))
+    return build_scenario(load(path), time_step=120.0)
+
+
+def test_twins_that_hide_their_level_are_read_at_the_level_that_made_them(reading_scenario):
+    assert figure_readings(reading_scenario.incident) == ("attempts", "requests")
+    with Cluster(workers=2) as cluster:
+        result = coverage(reading_scenario, READING_TWINS, particles=200, seed=1, cluster=cluster, batch=256,
+                          publish_level=False)
+    table = result.twin_table
+    assert set(table.reading) == {"attempts", "requests"}, table  # both readings generate some twins
+    assert result.reading_choice > 0.5, table[["reading", "favoured_reading", "reading_probability"]]
+    assert result.coverage > 0.75, result.table
+    with pytest.raises(TypeError, match="publish_level"):
+        coverage(reading_scenario, 1, cluster=Cluster(workers=0), publish_level="no")

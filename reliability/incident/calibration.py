@@ -68,6 +68,8 @@ class CoverageResult(Record):
     unknown, ``model_choice`` the share of twins whose picked structure is the generating one, ``exact``
     the share of twins whose final ABC threshold is 0, and ``standard_error`` the Monte-Carlo standard
     error of one unknown's share if the intervals were exact (``sqrt(level (1 - level) / twins)``).
+    ``reading_choice`` is the share of twins whose most probable reading is the generating one (only
+    meaningful when the twins hide their figures' level, ``publish_level=False``; with one reading it is 1).
     ``table`` has one row per twin and unknown, ``twin_table`` one row per twin.
     """
 
@@ -81,6 +83,7 @@ class CoverageResult(Record):
     standard_error: float
     table: pd.DataFrame = field(repr=False)
     twin_table: pd.DataFrame = field(repr=False)
+    reading_choice: float = math.nan
 
 
 def _model_figures(scenario, z, variant: int, reading: str, fitted: Sequence[str]) -> dict[str, float]:
@@ -105,11 +108,12 @@ def _check_setting(scenario, z, variant, reading) -> tuple[np.ndarray, int, str]
     return z, variant, reading
 
 
-def _twin_figure(figure: Figure, model_value: float | None, reading: str, rng) -> Figure:
-    """The figure as the twin publishes it: its level fixed to the reading's, and, when fitted, "about"
-    the model value plus uniform noise as wide as the figure's distance unit."""
+def _twin_figure(figure: Figure, model_value: float | None, reading: str, rng, publish_level: bool = True) -> Figure:
+    """The figure as the twin publishes it: its level fixed to the reading's (unless ``publish_level`` is
+    False: then it stays unknown, as in the original), and, when fitted, "about" the model value plus
+    uniform noise as wide as the figure's distance unit."""
     changes = {}
-    if modelled(figure) and figure.observation_level == "unknown":
+    if publish_level and modelled(figure) and figure.observation_level == "unknown":
         changes.update(observation_level=figure_level(figure, reading), readings=())
     if model_value is not None:
         tolerance = _scale(figure)
@@ -119,7 +123,7 @@ def _twin_figure(figure: Figure, model_value: float | None, reading: str, rng) -
 
 
 def synthesise_twin(scenario, z, variant: int, reading: str, rng: np.random.Generator, *,
-                    fit: Sequence[str] | None = None) -> Incident:
+                    fit: Sequence[str] | None = None, publish_level: bool = True) -> Incident:
     """A twin of the scenario's incident whose fitted figures the model published at a known setting.
 
     The unknowns take ``LatentPrior(scenario.unknowns).values(z)``, the structure is
@@ -127,7 +131,9 @@ def synthesise_twin(scenario, z, variant: int, reading: str, rng: np.random.Gene
     (one of :func:`figure_readings`), which the twin then publishes as their level. Each fitted figure
     (``fit``, as in :func:`infer`) becomes "about" its model value plus Uniform(-t, t) noise drawn from
     ``rng``, with tolerance ``t`` the figure's distance unit in :func:`infer` (its tolerance, else half
-    its published range, else a tenth of a one-sided value). Every other figure is unchanged.
+    its published range, else a tenth of a one-sided value). Every other figure is unchanged. With
+    ``publish_level=False`` the figures of unknown level keep it unknown: the twin's inference then
+    weighs every reading, and whether it favours ``reading`` checks the comparison of readings.
 
     Infer a twin on :func:`twin_scenario` (the scenario's own time grid): rebuilding the scenario from the
     twin's file could move the end of the run, which depends on the published times.
@@ -144,7 +150,9 @@ def synthesise_twin(scenario, z, variant: int, reading: str, rng: np.random.Gene
     if unreached:
         raise ValueError(f"at this setting the model never reaches fitted figure(s) {', '.join(unreached)} of "
                          f"{incident.id!r}: a twin needs finite values (draw another setting)")
-    figures = tuple(_twin_figure(f, model.get(f.id), reading, rng) for f in incident.figures)
+    if not isinstance(publish_level, (bool, np.bool_)):
+        raise TypeError(f"publish_level must be True or False, got {publish_level!r}")
+    figures = tuple(_twin_figure(f, model.get(f.id), reading, rng, bool(publish_level)) for f in incident.figures)
     return replace(incident, id=f"{incident.id}-twin", figures=figures)
 
 
@@ -173,8 +181,9 @@ def draw_truth(scenario, rng: np.random.Generator, *, fit: Sequence[str] | None 
 
 
 def _interval_rows(posterior, truth: Truth, level: float) -> list[dict]:
-    """Per free numeric unknown: the truth, the posterior median and central ``level`` interval, covered."""
-    reading = posterior.readings[0]
+    """Per free numeric unknown: the truth, the posterior median and central ``level`` interval, covered
+    (under the generating reading, when the twin hides it: the intervals given that reading)."""
+    reading = truth.reading if truth.reading in posterior.runs else posterior.readings[0]
     final = posterior.runs[reading].final
     prior = posterior.prior
     truths, values = prior.values(truth.z[None, :]), prior.values(final.z)
@@ -197,22 +206,29 @@ def _infer_seed(seed: int, index: int) -> int:
 
 
 def calibrate_twin(scenario, index: int, seed: int, level: float, particles: int,
-                   infer_options: Mapping) -> tuple[dict, list[dict]]:
+                   infer_options: Mapping, publish_level: bool = True) -> tuple[dict, list[dict]]:
     """One twin, end to end (a cluster task): draw its truth, synthesise it, infer it in this process.
 
-    Returns the twin's summary and its rows (one per numeric unknown)."""
+    Returns the twin's summary and its rows (one per numeric unknown). With ``publish_level=False`` the
+    twin keeps its figures' level unknown and the summary says which reading the inference favoured."""
     rng = np.random.default_rng([seed, index])
     fit = infer_options.get("fit")
     truth = draw_truth(scenario, rng, fit=fit)
-    twin = synthesise_twin(scenario, truth.z, truth.variant, truth.reading, rng, fit=fit)
+    twin = synthesise_twin(scenario, truth.z, truth.variant, truth.reading, rng, fit=fit,
+                           publish_level=publish_level)
     posterior = infer(twin_scenario(scenario, twin), particles=particles, seed=_infer_seed(seed, index),
                       workers=0, **infer_options)
-    reading = posterior.readings[0]
+    reading = truth.reading if truth.reading in posterior.runs else posterior.readings[0]
     run = posterior.runs[reading]
     summary = {"twin": index, "reading": truth.reading, "variant": scenario.variants[truth.variant].name,
                "picked": posterior.picked_variant(reading), "threshold": run.final.epsilon,
                "converged": run.converged, "generations": len(run.generations), "simulations": run.evaluations}
     summary["picked_right"] = summary["picked"] == summary["variant"]
+    readings = posterior.reading_table()
+    favoured = readings.sort_values("probability", ascending=False, kind="stable").iloc[0]
+    summary.update(favoured_reading=str(favoured.reading),
+                   reading_probability=float(readings.set_index("reading").probability.get(truth.reading, np.nan)))
+    summary["reading_right"] = summary["favoured_reading"] == truth.reading
     rows = [{"twin": index, **row} for row in _interval_rows(posterior, truth, level)]
     return summary, rows
 
@@ -233,11 +249,12 @@ def _result(scenario, twins: int, level: float, results) -> CoverageResult:
     return CoverageResult(scenario.incident.id, twins, level,
                           float(table.covered.mean()) if len(table) else math.nan, per_unknown,
                           float(twin_table.picked_right.mean()), float((twin_table.threshold == 0).mean()),
-                          math.sqrt(level * (1 - level) / twins), table, twin_table)
+                          math.sqrt(level * (1 - level) / twins), table, twin_table,
+                          float(twin_table.reading_right.mean()))
 
 
 def coverage(scenario, twins: int = 20, *, particles: int = 1000, seed: int = 0, level: float = 0.9,
-             cluster: Cluster | None = None, **infer_options) -> CoverageResult:
+             cluster: Cluster | None = None, publish_level: bool = True, **infer_options) -> CoverageResult:
     """Simulation-based calibration of :func:`infer` on ``twins`` twins of the scenario's incident.
 
     Twin ``i`` draws its truth from the prior (:func:`draw_truth`, seeded by ``(seed, i)``), is synthesised
@@ -246,8 +263,13 @@ def coverage(scenario, twins: int = 20, *, particles: int = 1000, seed: int = 0,
     For each twin and numeric unknown it records whether the truth lies in the central ``level``
     credible interval, and whether the picked structure (:meth:`Posterior.picked_variant`) is the
     generating one. ``cluster`` runs the twins (default: a local Dask cluster, closed at the end), and the
-    numbers do not depend on its number of workers.
+    numbers do not depend on its number of workers. With ``publish_level=False`` each twin keeps its
+    figures' observation level unknown (the truth is still drawn at one reading): the inference weighs every
+    reading, the intervals are those under the generating reading, and ``reading_choice`` says how often the
+    most probable reading is the generating one.
     """
+    if not isinstance(publish_level, (bool, np.bool_)):
+        raise TypeError(f"publish_level must be True or False, got {publish_level!r}")
     twins = whole("twins", twins, 1, 100_000)
     seed = whole("seed", seed, 0)
     level = float(probability("level", level, open_interval=True))
@@ -257,7 +279,7 @@ def coverage(scenario, twins: int = 20, *, particles: int = 1000, seed: int = 0,
     try:
         shared = cluster.share(scenario)
         results = cluster.map(calibrate_twin, [shared] * twins, range(twins), [seed] * twins, [level] * twins,
-                              [particles] * twins, [infer_options] * twins)
+                              [particles] * twins, [infer_options] * twins, [bool(publish_level)] * twins)
     finally:
         if own:
             cluster.close()
