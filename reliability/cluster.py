@@ -9,6 +9,13 @@ existing cluster. ``workers=0`` runs them in this process, one after the other (
 Results come back in the order the batches were given, whatever order workers finish them in, and each
 batch carries its own seed, so the same work gives the same numbers on any number of workers.
 
+The validation tables (notebooks 02 and 05) use the same cluster for their independent simulations:
+:func:`run_batches` runs them here or on the workers, :func:`start_batches` sends them and returns at
+once (the caller works out its model meanwhile), :meth:`Cluster.submit` does so for one call, and
+:func:`startable` gives a function written that way a ``start`` twin. Their local cluster forks its
+workers (``start_method="fork"``: ready in about a second instead of the three a fresh interpreter
+takes to import the package).
+
 Examples
 --------
 >>> with Cluster(workers=0) as cluster:

@@ -591,3 +591,17 @@ def test_exposed_services_share_their_infrastructure_failures_by_exposure():
     figure = plain.incident.figures[0]
     assert np.array_equal(timeline.scope_failure_share(figure.scope, "attempts"),
                           timeline.failure_share(list(figure.scope.infrastructures), "attempts"))
+
+
+@pytest.mark.parametrize("scope", ["web", ["api"], None, {"services": ["web"]}])
+def test_a_scope_that_is_not_a_figures_scope_is_refused(scope):
+    import numpy as np
+
+    from reliability.incident import build_scenario
+
+    scenario = build_scenario(parse_incident(_exposed(base()), "test.yaml"), time_step=60.0)
+    timeline = scenario.run(scenario.midpoints(), np.zeros(1, dtype=int))
+    with pytest.raises(TypeError, match="scope must be a figure's Scope"):
+        timeline.scope_failures(scope, "attempts")
+    with pytest.raises(ValueError, match="level must be one of"):
+        timeline.scope_failures(scenario.incident.figures[0].scope, "bytes")

@@ -28,6 +28,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .._validate import ArgumentTypeError, describe, whole
+from .schema import Scope
 
 __all__ = ["Timeline", "LEVELS"]
 
@@ -102,6 +103,8 @@ class Timeline:
         mean exposure there: ``f_s = min(1, f e_s / sum_k w_k e_k)`` (so that the services' failures
         add up to the infrastructure's, ``sum_s w_s f_s = f``, short of the cap).
         """
+        if not isinstance(scope, Scope):
+            raise ArgumentTypeError(f"scope must be a figure's Scope (figure.scope), got {describe(scope)}")
         infrastructures = list(scope.infrastructures)
         if scope.given != "services" or not any(self._service_table(i)[2] for i in self._check_scope(infrastructures)):
             return self.failures(infrastructures, level)
