@@ -225,3 +225,14 @@ def test_cross_check_replays_the_best_setting_in_dynamics(proton_fit):
     assert list(table.infrastructure) == ["legacy", "kubernetes"]
     shares = table.drop(columns="infrastructure").to_numpy()
     assert ((shares >= 0) & (shares <= 1)).all()
+
+
+def test_the_trailing_mean_of_peak_figures_is_the_plain_one():
+    from reliability.incident.measure import _rolling
+
+    rng = np.random.default_rng(5)
+    values = rng.random((7, 12))
+    width = np.array([1, 3, 3, 12, 20, 5, 1])  # one width per sample, some longer than the run
+    expected = np.array([[values[i, max(0, j + 1 - w):j + 1].mean() for j in range(12)] for i, w in enumerate(width)])
+    assert np.allclose(_rolling(values, width), expected, rtol=1e-13, atol=0)
+    assert np.allclose(_rolling(values, np.full(7, 4)), _rolling(values[::-1], np.full(7, 4))[::-1], rtol=0, atol=0)
