@@ -223,8 +223,7 @@ def defence_table(servers, service_rate, timeout, max_retries, *, normal_share: 
     functions, rates, backlogs, seeds, options = zip(*runs)
     n = len(runs)
     pending = start_batches(cluster, _goodput, functions, [c] * n, [service_rate] * n, rates, backlogs, seeds, options)
-    yield  # the runs go on while the mean field is worked out
-    # the mean field of each defence is worked out here while its runs go on
+    yield  # the runs go on while the mean field of each defence is worked out here
     states = {name: _model_states(setups[name][3], starts, capacity) for name in defences}
     values = iter(pending())
     rows = []
