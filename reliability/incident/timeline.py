@@ -106,14 +106,16 @@ class Timeline:
         if not isinstance(scope, Scope):
             raise ArgumentTypeError(f"scope must be a figure's Scope (figure.scope), got {describe(scope)}")
         infrastructures = list(scope.infrastructures)
-        if scope.given != "services" or not any(self._service_table(i)[2] for i in self._check_scope(infrastructures)):
+        tables = {i: self._service_table(i) for i in self._check_scope(infrastructures)} \
+            if scope.given == "services" else {}
+        if not any(exposed for _, _, exposed in tables.values()):
             return self.failures(infrastructures, level)
         _check_level(level)
         failed = total = 0.0
         named = set(scope.services)
         for infrastructure, weight in self.weights(infrastructures).items():
             count, share = _counts(self.runs[infrastructure], level)
-            shares, exposures, _ = self._service_table(infrastructure)
+            shares, exposures, _ = tables[infrastructure]
             mean = np.maximum(sum(shares[s] * exposures[s] for s in shares), 1e-12)
             for service in named & set(shares):
                 part = weight * count * shares[service]

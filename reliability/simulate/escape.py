@@ -321,7 +321,7 @@ def simulate_goodput(servers, service_rate, arrival_rate, *, timeout, policy=Non
     reps = whole("replications", replications, 1, maximum=10**6)
     conf = _checks.level(confidence)
     root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(whole("seed", seed, 0))
-    runs = [_one_run(setup, np.random.default_rng(child)) for child in root.spawn(reps)]
+    runs = [_seeded_run(setup, child) for child in root.spawn(reps)]
     # successes over the new requests of the same window (not the expected number: less noise)
     shares = np.array([r[3] / max(r[4], 1) for r in runs], dtype=np.float64)
     return estimate(shares, conf)

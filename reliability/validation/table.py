@@ -338,11 +338,8 @@ def _retry_samples(batches: list[tuple], results: list[tuple]) -> dict[str, tupl
     return {key: tuple(np.array(column) for column in zip(*runs)) for key, runs in samples.items()}
 
 
-def _retrying_queue_rows(size: ValidationSize, seed: int, level: float, samples=None) -> list[_Row]:
-    """The retrying queue's checks; ``samples`` (:func:`_retry_samples`) are simulated here if not given."""
-    if samples is None:
-        batches = _retry_batches(size, seed)
-        samples = _retry_samples(batches, [_retry_run(*arguments) for _, arguments in batches])
+def _retrying_queue_rows(size: ValidationSize, level: float, samples: dict) -> list[_Row]:
+    """The retrying queue's checks from its simulated ``samples`` (:func:`_retry_samples`)."""
     c, mu, timeout, r = _RQ["servers"], _RQ["service_rate"], _RQ["timeout"], _RQ["max_retries"]
     queue = RetryingQueue(c, mu, timeout, r)
     capacity = queue.capacity
@@ -417,7 +414,7 @@ def _rows(model_set, size: ValidationSize, seed: int, level: float, cluster=None
     results = run_batches(cluster, _call, *zip(*batches)) if batches else []
     rows = [row for group in results[:len(builders)] for row in group]
     if retry_batches:
-        rows += _retrying_queue_rows(size, seed, level, _retry_samples(retry_batches, results[len(builders):]))
+        rows += _retrying_queue_rows(size, level, _retry_samples(retry_batches, results[len(builders):]))
     order = {m: i for i, m in enumerate(MODELS)}
     rows.sort(key=lambda row: order[row.model])  # stable: keeps each model's rows in order
     return rows
