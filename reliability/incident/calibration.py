@@ -180,10 +180,9 @@ def draw_truth(scenario, rng: np.random.Generator, *, fit: Sequence[str] | None 
                        f"gave every fitted figure a finite model value")
 
 
-def _interval_rows(posterior, truth: Truth, level: float) -> list[dict]:
-    """Per free numeric unknown: the truth, the posterior median and central ``level`` interval, covered
-    (under the generating reading, when the twin hides it: the intervals given that reading)."""
-    reading = truth.reading if truth.reading in posterior.runs else posterior.readings[0]
+def _interval_rows(posterior, reading: str, truth: Truth, level: float) -> list[dict]:
+    """Per free numeric unknown: the truth, the posterior median and central ``level`` interval under
+    ``reading``, covered."""
     final = posterior.runs[reading].final
     prior = posterior.prior
     truths, values = prior.values(truth.z[None, :]), prior.values(final.z)
@@ -218,6 +217,7 @@ def calibrate_twin(scenario, index: int, seed: int, level: float, particles: int
                            publish_level=publish_level)
     posterior = infer(twin_scenario(scenario, twin), particles=particles, seed=_infer_seed(seed, index),
                       workers=0, **infer_options)
+    # a twin that hides its level is judged under the generating reading (the intervals given that reading)
     reading = truth.reading if truth.reading in posterior.runs else posterior.readings[0]
     run = posterior.runs[reading]
     summary = {"twin": index, "reading": truth.reading, "variant": scenario.variants[truth.variant].name,
@@ -229,7 +229,7 @@ def calibrate_twin(scenario, index: int, seed: int, level: float, particles: int
     summary.update(favoured_reading=str(favoured.reading),
                    reading_probability=float(readings.set_index("reading").probability.get(truth.reading, np.nan)))
     summary["reading_right"] = summary["favoured_reading"] == truth.reading
-    rows = [{"twin": index, **row} for row in _interval_rows(posterior, truth, level)]
+    rows = [{"twin": index, **row} for row in _interval_rows(posterior, reading, truth, level)]
     return summary, rows
 
 

@@ -19,19 +19,18 @@ import dataclasses
 import heapq
 import math
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from scipy import stats
 
 from .._records import Record
-from ..cluster import check_cluster, start_batches
+from ..cluster import check_cluster, start_batches, startable
 from .._validate import whole
 from . import _checks
 from .estimate import Estimate, estimate
 from .events import _delay_source
 
-__all__ = ["EscapeTimes", "simulate_escape_times", "simulate_goodput", "start_escape_times"]
+__all__ = ["EscapeTimes", "simulate_escape_times", "simulate_goodput"]
 
 _CHUNK = 4096
 _RETRY, _RESPONSE, _GIVE_UP = 0, 1, 2
@@ -193,6 +192,7 @@ def _seeded_run(setup: _Setup, seed: np.random.SeedSequence) -> tuple:
     return _one_run(setup, np.random.default_rng(seed))
 
 
+@startable
 def simulate_escape_times(servers, service_rate, arrival_rate, *, timeout, level, policy=None, backoff=None,
                           start="healthy", initial_backlog=0, replications=20, horizon=3600.0,
                           drop_expired=False, queue_limit=None, confidence=0.95, seed=0,
@@ -222,6 +222,8 @@ def simulate_escape_times(servers, service_rate, arrival_rate, *, timeout, level
     seed : int or SeedSequence
     cluster : reliability.Cluster, optional
         Where the replications run (default: here, one after the other); the same numbers anywhere.
+        ``simulate_escape_times.start(...)`` checks the arguments, sends the replications and returns
+        a function that waits for the result.
 
     Examples
     --------
@@ -231,34 +233,18 @@ def simulate_escape_times(servers, service_rate, arrival_rate, *, timeout, level
     >>> runs.escape_fraction, runs.mean_time.low < runs.mean_time.value < runs.mean_time.high
     (1.0, True)
     """
-    return start_escape_times(servers, service_rate, arrival_rate, timeout=timeout, level=level, policy=policy,
-                              backoff=backoff, start=start, initial_backlog=initial_backlog,
-                              replications=replications, horizon=horizon, drop_expired=drop_expired,
-                              queue_limit=queue_limit, confidence=confidence, seed=seed, cluster=cluster)()
-
-
-def start_escape_times(servers, service_rate, arrival_rate, *, timeout, level, policy=None, backoff=None,
-                       start="healthy", initial_backlog=0, replications=20, horizon=3600.0, drop_expired=False,
-                       queue_limit=None, confidence=0.95, seed=0, cluster=None) -> Callable[[], EscapeTimes]:
-    """:func:`simulate_escape_times` sent to ``cluster`` now; returns a function that waits for its result.
-
-    The arguments are checked at once; the replications run while the caller works.
-    """
     setup = _check(servers, service_rate, arrival_rate, timeout, level, policy, backoff, start,
                    initial_backlog, horizon, drop_expired, queue_limit)
     reps = whole("replications", replications, 1, maximum=10**6)
     conf = _checks.level(confidence)
     root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(whole("seed", seed, 0))
     pending = start_batches(check_cluster(cluster), _seeded_run, [setup] * reps, root.spawn(reps))
-
-    def result() -> EscapeTimes:
-        results = pending()
-        times = np.array([r[0] for r in results])  # results: (time, crossed, attempts, successes, requests)
-        escaped = np.array([r[1] for r in results])
-        return EscapeTimes(times=times, escaped=escaped, horizon=setup.horizon,
-                           mean_time=_mean_estimate(times, escaped, conf), attempts=int(sum(r[2] for r in results)))
-
-    return result
+    yield  # the replications go on while the caller works (simulate_escape_times.start)
+    results = pending()
+    times = np.array([r[0] for r in results])  # results: (time, crossed, attempts, successes, requests)
+    escaped = np.array([r[1] for r in results])
+    return EscapeTimes(times=times, escaped=escaped, horizon=setup.horizon,
+                       mean_time=_mean_estimate(times, escaped, conf), attempts=int(sum(r[2] for r in results)))
 
 
 def _check(servers, service_rate, arrival_rate, timeout, level, policy, backoff, start, initial_backlog, horizon,

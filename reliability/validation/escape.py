@@ -29,7 +29,7 @@ from ..retry.escape import default_tip_backlog, escape_time, recovery_time_estim
 from ..retry.fluid import fluid_recovery_time
 from ..series import trace_recovery_time
 from ..simulate import Schedule, simulate_retrying_queue
-from ..simulate.escape import start_escape_times
+from ..simulate.escape import simulate_escape_times
 
 __all__ = ["ESCAPE_SIZES", "escape_checks", "escape_comparison", "outage_recovery", "safe_loads"]
 
@@ -64,7 +64,7 @@ def escape_comparison(servers, service_rate, timeout, max_retries, load_shares, 
     root = np.random.SeedSequence(whole("seed", seed, 0))
     check_cluster(cluster)
     # every load's replications go to the workers first; the chain is worked out here meanwhile
-    pending = [start_escape_times(queue.servers, queue.service_rate, float(share) * queue.capacity,
+    pending = [simulate_escape_times.start(queue.servers, queue.service_rate, float(share) * queue.capacity,
                                   timeout=queue.timeout, level=level, policy=queue.policy, backoff=backoff,
                                   replications=replications, horizon=horizon, confidence=confidence, seed=child,
                                   cluster=cluster)
