@@ -3,6 +3,7 @@ and the policy protocol: every question answered by the policy's own methods (am
 per-step gate, per-event limiter), checked against direct computations and brute-force scans."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -109,6 +110,54 @@ def test_roots_of_one_row_include_unstable_ones_and_a_throttle_jump():
     fmap = FixedPointMap(lambda i, amp: erlang_b(10.0, 12.0 * amp), 1, throttle.amplification,
                          grid=with_ceiling(EQUILIBRIUM_GRID, throttle.failure_ceiling))
     assert fmap.roots()[-1] == (0.5, True)
+
+
+@pytest.mark.parametrize("model", [
+    RetryingQueue(10, 1.0, 2.0, 3),
+    RetryingQueue(20, 10.0, 0.3, TokenBucket.simple(3)),
+    RetryingQueue(10, 1.0, 2.0, AdaptiveThrottle(k=2.0)),
+    RetryingConnectionPool(20, service_rate=1.0, setup_time=0.2, new_connection_fraction=0.1, policy=3),
+], ids=["fixed", "token bucket", "throttle", "pool"])
+def test_equilibria_of_many_rates_are_those_rate_by_rate(model):
+    # one scan and one polish for every rate: each bracket closes on its own values, so the records
+    # (unstable, collapsed and throttled states included) are the same to the last bit
+    rates = np.linspace(0.0, 1.3, 40) * (model.capacity if isinstance(model, RetryingQueue) else 20.0)
+    together = model.equilibria_of(rates)
+    alone = [model.equilibria(float(r)) for r in rates]
+    if isinstance(model, RetryingQueue):
+        assert together == alone
+        assert {e.state for states in together for e in states} > {"healthy"}
+    else:
+        # Erlang B deep in overload is a continued fraction run until every point of the call has
+        # converged: a point evaluated beside others may take a term more (a last-bit change), which
+        # the slope's central difference (half-width 1e-6) magnifies to ~1e-10; all else is equal
+        assert [len(s) for s in together] == [len(s) for s in alone]
+        for states, reference in zip(together, alone):
+            for e, r in zip(states, reference):
+                assert replace(e, slope=0.0) == replace(r, slope=0.0)
+                assert e.slope == pytest.approx(r.slope, rel=1e-8)
+    assert model.equilibria_of([]) == []
+
+
+def test_roots_of_rows_are_the_roots_of_each_row():
+    policy = FixedRetries(3)
+    loads = np.array([5.0, 20.0, 26.0, 28.0])
+    fmap = FixedPointMap(lambda i, amp: erlang_b(30.0, loads[i if np.ndim(amp) == 1 else i[:, None]] * amp), 4,
+                         policy.amplification, grid=EQUILIBRIUM_GRID)
+    single = [FixedPointMap(lambda i, amp, x=x: erlang_b(30.0, x * amp), 1, policy.amplification,
+                            grid=EQUILIBRIUM_GRID).roots() for x in loads]
+    assert fmap.roots_of_rows() == single
+    assert fmap.roots_of_rows(np.array([2])) == single[2:3]
+
+
+def test_equilibria_of_names_a_bad_rate():
+    queue = RetryingQueue(10, 1.0, 2.0, 3)
+    with pytest.raises(ValueError, match="arrival_rates"):
+        queue.equilibria_of([1.0, -2.0])
+    with pytest.raises(TypeError, match="arrival_rates"):
+        queue.equilibria_of("fast")
+    with pytest.raises(TypeError, match="arrival_rates"):
+        queue.equilibria_of([[1.0, 2.0]])
 
 
 def test_saturation_at_one_counts_as_collapsed():

@@ -117,19 +117,20 @@ class DefendedQueue:
         lam0 = number("arrival_rate", arrival_rate, minimum=0.0)
         grid = np.linspace(*self._scan_range(lam0), self._grid_points)
         gap = self._gap(lam0, grid)
+        brackets = np.nonzero(np.sign(gap[:-1]) * np.sign(gap[1:]) <= 0)[0]
+        # every bracket bisected at once (60 evaluations of all the midpoints, not 60 per root)
+        lo, hi, start = grid[brackets], grid[brackets + 1], np.sign(gap[brackets])
+        for _ in range(60 if brackets.size else 0):
+            mid = 0.5 * (lo + hi)
+            gm = self._gap(lam0, mid)
+            keep_low = (np.sign(gm) == start) & (gm != 0)
+            lo, hi = np.where(keep_low, mid, lo), np.where(keep_low, hi, mid)
         found = []
-        for i in np.nonzero(np.sign(gap[:-1]) * np.sign(gap[1:]) <= 0)[0]:
+        for i, root in zip(brackets, (0.5 * (lo + hi)).tolist()):
+            # a zero on the grid ends one bracket and starts the next: one root
             if gap[i] == 0 and i > 0 and found and abs(found[-1] - grid[i]) < 1e-12:
                 continue
-            lo, hi = grid[i], grid[i + 1]
-            for _ in range(60):
-                mid = 0.5 * (lo + hi)
-                gm = self._gap(lam0, mid)[0]
-                if np.sign(gm) == np.sign(gap[i]) and gm != 0:
-                    lo = mid
-                else:
-                    hi = mid
-            found.append(0.5 * (lo + hi))
+            found.append(root)
         return [self._record(lam0, x) for x in found]
 
     def _record(self, lam0: float, x: float) -> BoundedEquilibrium:

@@ -172,20 +172,22 @@ class RetryFixedPoint:
         ceiling = getattr(self.policy, "failure_ceiling", None)
         return None if ceiling is None else float(ceiling)
 
-    def _fixed_point_map(self, arrival_rate: float) -> FixedPointMap:
-        """The map ``p -> F(lambda0 load(A(p)))`` at one base rate, on the grid that brackets a ceiling."""
-        return FixedPointMap(lambda index, amplification: self._failure(self._x_of(arrival_rate, amplification)),
-                             rows=1, amplification=self._amplification,
+    def _fixed_point_map(self, arrival_rates: np.ndarray) -> FixedPointMap:
+        """The maps ``p -> F(lambda0 load(A(p)))``, one row per base rate, on the grid that brackets a ceiling."""
+
+        def failure(index, amplification):
+            lam0 = arrival_rates[index]
+            if np.ndim(amplification) > lam0.ndim:  # a scan: rows x grid points
+                lam0 = lam0[:, None]
+            return self._failure(self._x_of(lam0, amplification))
+
+        return FixedPointMap(failure, rows=arrival_rates.size, amplification=self._amplification,
                              grid=with_ceiling(EQUILIBRIUM_GRID, self._ceiling()))
 
-    def _failure_probability_roots(self, arrival_rate: float) -> list[tuple[float, str]]:
-        """All p in [0, 1] with F(lambda0 A(p)) = p, each tagged "root" or "throttled"."""
-        roots = self._fixed_point_map(arrival_rate).roots(rtol=_ROOT_RTOL, residual=0.0)
-        return [(p, "throttled" if at_jump else "root") for p, at_jump in roots]
-
-    def _slope(self, arrival_rate: float, p: float) -> float:
-        fmap = self._fixed_point_map(arrival_rate)
-        return float(fmap.slope(np.zeros(1, dtype=int), np.array([p]), step=_DERIVATIVE_STEP)[0])
+    def _failure_probability_roots(self, arrival_rates: np.ndarray) -> list[list[tuple[float, str]]]:
+        """For each base rate, all p in [0, 1] with F(lambda0 A(p)) = p, each tagged "root" or "throttled"."""
+        roots = self._fixed_point_map(arrival_rates).roots_of_rows(rtol=_ROOT_RTOL, residual=0.0)
+        return [[(p, "throttled" if at_jump else "root") for p, at_jump in row] for row in roots]
 
     def _solve_failure(self, target_p: float) -> float:
         """x with F(x) = target_p (F increasing in x)."""
@@ -201,21 +203,36 @@ class RetryFixedPoint:
         return float(optimize.brentq(lambda x: float(self._failure(np.array([x]))[0]) - target_p,
                                      low, high, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=300))
 
-    def _describe_root(self, lam0: float, p: float, kind: str) -> tuple:
-        """(p, kind, amplification, x, slope, stable) of one root."""
-        if kind == "throttled":
-            # held on the ceiling: the policy lets through just the load that fails p of attempts
-            x = self._solve_failure(p)
-            return p, kind, self._amplification_of(lam0, x), x, 0.0, True
-        amplification = float(self._amplification(np.array([p]))[0])
-        x = float(self._x_of(lam0, np.array([amplification]))[0])
-        if p >= 1.0 and x >= self._x_limit:
+    def _describe_roots(self, arrival_rates: np.ndarray, roots: list) -> list[list[tuple]]:
+        """(p, kind, amplification, x, slope, stable) of each root of each base rate, the slopes of all at once."""
+        flat = [(row, p) for row, found in enumerate(roots) for p, kind in found if kind == "root"]
+        described = iter(())
+        if flat:
+            rows = np.array([row for row, _ in flat], dtype=int)
+            p = np.array([p for _, p in flat], dtype=float)
+            amplification = self._amplification(p)
+            x = self._x_of(arrival_rates[rows], amplification)
             # saturated: F = 1 on a neighbourhood of p = 1 (however narrow), so the map is flat;
             # at x = c mu exactly the queue is critically loaded and its backlog does not drain
-            slope = 0.0
-        else:
-            slope = self._slope(lam0, p)
-        return p, kind, amplification, x, slope, abs(slope) < 1.0
+            flat_map = (p >= 1.0) & (x >= self._x_limit)
+            slope = np.zeros(p.shape)
+            if (~flat_map).any():
+                slope[~flat_map] = self._fixed_point_map(arrival_rates).slope(rows[~flat_map], p[~flat_map],
+                                                                              step=_DERIVATIVE_STEP)
+            described = iter(zip(p.tolist(), amplification.tolist(), x.tolist(), slope.tolist()))
+        records = []
+        for lam0, found in zip(arrival_rates.tolist(), roots):
+            row = []
+            for root, kind in found:
+                if kind == "throttled":
+                    # held on the ceiling: the policy lets through just the load that fails p of attempts
+                    x_root = self._solve_failure(root)
+                    row.append((root, kind, self._amplification_of(lam0, x_root), x_root, 0.0, True))
+                else:
+                    p_root, amp_root, x_root, slope_root = next(described)
+                    row.append((p_root, kind, amp_root, x_root, slope_root, abs(slope_root) < 1.0))
+            records.append(row)
+        return records
 
     def equilibria(self, arrival_rate) -> tuple:
         """Every equilibrium at base request rate ``arrival_rate``, sorted by failure probability.
@@ -226,21 +243,41 @@ class RetryFixedPoint:
         saturated queue) are kept. A double root exactly at a tangency (one parameter value)
         can be missed; tests compare the result with a brute-force scan of a million points.
         """
-        lam0 = self.checked_rate("arrival_rate", arrival_rate)
-        records = [self._describe_root(lam0, p, kind) for p, kind in self._failure_probability_roots(lam0)]
-        return tuple(
-            self._record(lam0, p, amplification, x, slope, stable, state)
-            for (p, _, amplification, x, slope, stable), state in zip(records, _state_names(records))
-        )
+        return self.equilibria_of([self.checked_rate("arrival_rate", arrival_rate)])[0]
+
+    def equilibria_of(self, arrival_rates) -> list[tuple]:
+        """:meth:`equilibria` at each base rate of ``arrival_rates``, found together (the same records).
+
+        One scan of every rate's map, one polish of every bracket and one evaluation of every slope,
+        instead of a few dozen small evaluations per rate: a sweep of a few hundred rates in a
+        tenth of the time.
+
+        Examples
+        --------
+        >>> from reliability import RetryingQueue
+        >>> queue = RetryingQueue(10, 1.0, 2.0, 3)
+        >>> [[e.state for e in states] for states in queue.equilibria_of([2.0, 5.0])]
+        [['healthy'], ['healthy', 'unstable', 'collapsed']]
+        """
+        if isinstance(arrival_rates, (str, bytes)) or np.ndim(arrival_rates) > 1:
+            raise ArgumentTypeError(f"arrival_rates must be a sequence of numbers, got {describe(arrival_rates)}")
+        rates = np.array([self.checked_rate("arrival_rates", r) for r in np.atleast_1d(arrival_rates).tolist()],
+                         dtype=float)
+        if not rates.size:
+            return []
+        records = self._describe_roots(rates, self._failure_probability_roots(rates))
+        return [tuple(self._record(lam0, p, amplification, x, slope, stable, state)
+                      for (p, _, amplification, x, slope, stable), state in zip(found, _state_names(found)))
+                for lam0, found in zip(rates.tolist(), records)]
 
     def equilibria_table(self, arrival_rates) -> pd.DataFrame:
         """Tidy DataFrame of the equilibria for each base rate (one row per equilibrium)."""
         rates = np.atleast_1d(as_array("arrival_rates", arrival_rates, minimum=0.0)).ravel()
         try:
-            frames = [equilibria_frame(self.equilibria(r)) for r in rates]
+            found = self.equilibria_of(rates)
         except ValueError as error:
             raise ValueError(f"arrival_rates: {error}") from None
-        return pd.concat(frames, ignore_index=True) if frames else equilibria_frame(())
+        return equilibria_frame([e for states in found for e in states])
 
     def is_metastable(self, arrival_rate) -> bool:
         """True where two or more stable states coexist (a healthy one and a collapsed/degraded one)."""
@@ -270,8 +307,17 @@ class RetryFixedPoint:
         values = self._psi(np.array([x - h, x + h]))
         return float((values[1] - values[0]) / (2 * h))
 
-    def _psi_extrema(self) -> tuple[list[float], list[float], float]:
+    def _psi_extrema(self) -> tuple[tuple[float, ...], tuple[float, ...], float]:
         """Values of Psi at its local maxima and minima (tangencies), and its value at the right end."""
+        # both thresholds (and every safe load between them) read this one curve: trace it once per
+        # model (a frozen dataclass: its fields never change, so neither does the curve)
+        memo = self.__dict__.get("_psi_extrema_memo")
+        if memo is None:
+            maxima, minima, end_value = self._trace_psi_extrema()
+            memo = self.__dict__["_psi_extrema_memo"] = (tuple(maxima), tuple(minima), end_value)
+        return memo
+
+    def _trace_psi_extrema(self) -> tuple[list[float], list[float], float]:
         x_end, hard = self._x_end()
         if hard:
             x = np.unique(np.concatenate([x_end * _X_UNIFORM, x_end * (1.0 - _X_END)]))

@@ -250,11 +250,13 @@ def metastability_map(servers, service_rate, timeout, load_shares, max_retries=(
         capacity = queue.capacity
         onset = queue.onset_threshold() / capacity
         recovery = queue.recovery_threshold() / capacity
+        rates = []
         for share in map(float, shares):  # Python floats: a product beyond the range is inf, not a warning
             try:
-                equilibria = queue.equilibria(share * capacity)
+                rates.append(queue.checked_rate("arrival_rate", share * capacity))
             except ValueError as error:  # a share so large that its attempt rate leaves the float range
                 raise ValueError(f"load_shares: {describe(share)} x capacity {capacity:g}: {error}") from None
+        for share, equilibria in zip(map(float, shares), queue.equilibria_of(rates)):
             healthy = [e for e in equilibria if e.state == "healthy"]
             rows.append({
                 "max_retries": r,

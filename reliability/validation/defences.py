@@ -223,8 +223,11 @@ def defence_table(servers, service_rate, timeout, max_retries, *, normal_share: 
     functions, rates, backlogs, seeds, options = zip(*runs)
     n = len(runs)
     pending = start_batches(cluster, _goodput, functions, [c] * n, [service_rate] * n, rates, backlogs, seeds, options)
-    yield  # the runs go on while the mean field of each defence is worked out here
-    states = {name: _model_states(setups[name][3], starts, capacity) for name in defences}
+    # the mean field of each defence (a scan and bisections per load) on the workers too, after the runs
+    models = start_batches(cluster, _model_states, [setups[name][3] for name in defences],
+                           [starts] * len(defences), [capacity] * len(defences))
+    yield
+    states = dict(zip(defences, models()))
     values = iter(pending())
     rows = []
     for name in defences:
@@ -248,6 +251,7 @@ def defence_table(servers, service_rate, timeout, max_retries, *, normal_share: 
 DEFENCE_SIZES = {"full": {"replications": 2, "horizon": 900.0}, "smoke": {"replications": 1, "horizon": 300.0}}
 
 
+@startable
 def defence_checks(size: str = "full", *, seed: int = 0, cluster=None) -> pd.DataFrame:
     """:func:`defence_table` at 20 servers, ``mu = 1``, timeout 3 s, 3 retries, full-jitter backoff 0.5-10 s.
 
@@ -259,5 +263,7 @@ def defence_checks(size: str = "full", *, seed: int = 0, cluster=None) -> pd.Dat
     if size not in DEFENCE_SIZES:
         raise ValueError(f"size must be one of {sorted(DEFENCE_SIZES)}, got {size!r}")
     spec = DEFENCE_SIZES[size]
-    return defence_table(20, 1.0, 3.0, 3, backoff=Backoff(0.5, 10.0, "full"), replications=spec["replications"],
-                         horizon=spec["horizon"], warmup=spec["horizon"] / 2, seed=seed, cluster=cluster)
+    table = defence_table.start(20, 1.0, 3.0, 3, backoff=Backoff(0.5, 10.0, "full"), replications=spec["replications"],
+                                horizon=spec["horizon"], warmup=spec["horizon"] / 2, seed=seed, cluster=cluster)
+    yield
+    return table()

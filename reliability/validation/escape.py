@@ -165,13 +165,19 @@ def outage_recovery(servers, service_rate, timeout, max_retries, load_shares, ou
     n = len(settings)
     simulated = start_batches(cluster, _outage_run, [queue] * n, rates, spans, [backoff] * n, [start] * n, afters,
                               [interval] * n, children)
-    yield  # the runs go on while the fluid model works here
+    # the fluid runs (a step loop each, longer the longer the outage) go to the workers after the simulations
+    fluid = start_batches(cluster, _fluid_recovery, [queue] * n, rates, spans, [level] * n, [backoff] * n)
+    yield
     rows = [{"load_share": share, "outage": duration, "backlog": backlog, "chain_recovery": chain,
-             "fluid_recovery": fluid_recovery_time(queue, lam0, duration, level=level, backoff=backoff)}
-            for share, lam0, duration, backlog, chain, _ in settings]
+             "fluid_recovery": recovery}
+            for (share, _, duration, backlog, chain, _), recovery in zip(settings, fluid())]
     for row, recovery in zip(rows, simulated()):
         row["simulated_recovery"] = recovery
     return pd.DataFrame(rows)
+
+
+def _fluid_recovery(queue, lam0: float, duration: float, level: int, backoff) -> float:
+    return fluid_recovery_time(queue, lam0, duration, level=level, backoff=backoff)
 
 
 #: How much each size simulates in :func:`escape_checks`: loads, replications per load, outages.
@@ -183,6 +189,7 @@ ESCAPE_SIZES = {
 RECOVERY_RTOL = 0.25
 
 
+@startable
 def escape_checks(size: str = "full", *, seed: int = 0, cluster=None) -> pd.DataFrame:
     """The escape and recovery estimates of the backlog chain and the fluid model, checked against the simulator.
 
@@ -207,15 +214,17 @@ def escape_checks(size: str = "full", *, seed: int = 0, cluster=None) -> pd.Data
     if size not in ESCAPE_SIZES:
         raise ValueError(f"size must be one of {sorted(ESCAPE_SIZES)}, got {size!r}")
     spec, backoff = ESCAPE_SIZES[size], Backoff(0.5, 10.0, "full")
-    escape = escape_comparison(20, 1.0, 3.0, 3, spec["load_shares"], backoff=backoff,
-                               replications=spec["replications"], seed=seed, cluster=cluster)
+    escapes = escape_comparison.start(20, 1.0, 3.0, 3, spec["load_shares"], backoff=backoff,
+                                      replications=spec["replications"], seed=seed, cluster=cluster)
+    outages = outage_recovery.start(20, 1.0, 3.0, 3, spec["recovery_shares"], spec["outages"], backoff=backoff,
+                                    seed=seed, cluster=cluster)
+    yield
+    escape = escapes()
     rows = [{"check": "mean time to tip from healthy", "case": f"load {r.load_share:.0%} of capacity",
              "analytic": r.chain_mean, "simulated": r.simulated_mean, "ci_low": r.simulated_low,
              "ci_high": r.simulated_high, "criterion": f"within x{AGREEMENT_FACTOR:g} of the interval",
              "verdict": "holds" if r.chain_inside_factor_2 else "fails"} for r in escape.itertuples()]
-    outages = outage_recovery(20, 1.0, 3.0, 3, spec["recovery_shares"], spec["outages"], backoff=backoff, seed=seed,
-                              cluster=cluster)
-    for r in outages.itertuples():
+    for r in outages().itertuples():
         for model, estimate in (("chain", r.chain_recovery), ("delayed fluid model", r.fluid_recovery)):
             close = abs(r.simulated_recovery - estimate) <= RECOVERY_RTOL * estimate + 10.0
             rows.append({"check": f"recovery after an outage ({model})",

@@ -17,14 +17,14 @@ import zlib
 from collections import abc
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from .._records import Record
-from ..cluster import check_cluster, run_batches
+from ..cluster import check_cluster, start_batches, startable
 from .._validate import ArgumentTypeError, describe, number, whole
 from ..queues import engset, erlang_a, erlang_b, erlang_c, mean_wait, mmck, wait_sf
 from ..retry import Backoff, FixedRetries, RetryingQueue, expected_attempts, layered_amplification
@@ -401,8 +401,10 @@ def _groups(model_set) -> list:
     ]
 
 
-def _rows(model_set, size: ValidationSize, seed: int, level: float, cluster=None) -> list[_Row]:
-    """Every check of the chosen models, in :data:`MODELS` order.
+def _start_rows(model_set, size: ValidationSize, seed: int, level: float,
+                cluster=None) -> Callable[[], list[_Row]]:
+    """Send the checks of the chosen models to ``cluster``; returns a function that waits for their
+    rows, in :data:`MODELS` order.
 
     The groups of checks and each replication of the retrying queue (the longest runs) are the
     batches that ``cluster`` spreads over its workers; their streams are keyed by name, so the
@@ -411,12 +413,17 @@ def _rows(model_set, size: ValidationSize, seed: int, level: float, cluster=None
     builders = [build for models, build in _groups(model_set) if models & model_set]
     retry_batches = _retry_batches(size, seed) if "retrying_queue" in model_set else []
     batches = [(build, (size, seed, level)) for build in builders] + [(_retry_run, args) for _, args in retry_batches]
-    results = run_batches(cluster, _call, *zip(*batches)) if batches else []
-    rows = [row for group in results[:len(builders)] for row in group]
-    if retry_batches:
-        rows += _retrying_queue_rows(size, level, _retry_samples(retry_batches, results[len(builders):]))
-    order = {m: i for i, m in enumerate(MODELS)}
-    rows.sort(key=lambda row: order[row.model])  # stable: keeps each model's rows in order
+    pending = start_batches(cluster, _call, *zip(*batches)) if batches else list
+
+    def rows() -> list[_Row]:
+        results = pending()
+        found = [row for group in results[:len(builders)] for row in group]
+        if retry_batches:
+            found += _retrying_queue_rows(size, level, _retry_samples(retry_batches, results[len(builders):]))
+        order = {m: i for i, m in enumerate(MODELS)}
+        found.sort(key=lambda row: order[row.model])  # stable: keeps each model's rows in order
+        return found
+
     return rows
 
 
@@ -487,6 +494,7 @@ def _record(row: _Row, factor: float, mpmath_rtol: float, per_check: float) -> d
     }
 
 
+@startable
 def validation_table(size="full", *, seed: int = 0, level: float = 0.95, mpmath_rtol: float = 1e-10,
                      models: Iterable[str] | None = None,
                      analytic_factor: Mapping[str, float] | None = None, cluster=None) -> pd.DataFrame:
@@ -511,6 +519,8 @@ def validation_table(size="full", *, seed: int = 0, level: float = 0.95, mpmath_
         model, to see that the checks can fail.
     cluster : reliability.Cluster, optional
         Where the groups of simulations run (default: here); the same numbers anywhere.
+        ``validation_table.start(...)`` returns once they are sent, with a function that waits
+        for the table.
 
     Returns
     -------
@@ -539,6 +549,7 @@ def validation_table(size="full", *, seed: int = 0, level: float = 0.95, mpmath_
 
     checks = max(1, sum(_CHECKS[m] for m in model_set))
     per_check = 1.0 - (1.0 - level) / checks
-    records = [_record(row, factors.get(row.model, 1.0), mpmath_rtol, per_check)
-               for row in _rows(model_set, size, seed, per_check, cluster)]
+    rows = _start_rows(model_set, size, seed, per_check, cluster)
+    yield
+    records = [_record(row, factors.get(row.model, 1.0), mpmath_rtol, per_check) for row in rows()]
     return pd.DataFrame.from_records(records)

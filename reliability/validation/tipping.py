@@ -129,6 +129,7 @@ TIPPING_SIZES = {
 }
 
 
+@startable
 def tipping_checks(size: str = "full", *, seed: int = 0, cluster=None) -> pd.DataFrame:
     """:func:`tipping_surface` for both trigger kinds at 20 servers, ``mu = 1``, timeout 3 s, 3 retries,
     base load 0.45 of capacity, full-jitter backoff 0.5-10 s.
@@ -141,7 +142,9 @@ def tipping_checks(size: str = "full", *, seed: int = 0, cluster=None) -> pd.Dat
     if size not in TIPPING_SIZES:
         raise ValueError(f"size must be one of {sorted(TIPPING_SIZES)}, got {size!r}")
     root = np.random.SeedSequence(whole("seed", seed, 0))
-    frames = [tipping_surface(20, 1.0, 3.0, 3, 0.45, sizes, durations, trigger=kind, backoff=Backoff(0.5, 10.0, "full"),
-                              seed=int(child.generate_state(1)[0]), cluster=cluster)
+    frames = [tipping_surface.start(20, 1.0, 3.0, 3, 0.45, sizes, durations, trigger=kind,
+                                    backoff=Backoff(0.5, 10.0, "full"), seed=int(child.generate_state(1)[0]),
+                                    cluster=cluster)
               for (kind, sizes, durations), child in zip(TIPPING_SIZES[size], root.spawn(len(TIPPING_SIZES[size])))]
-    return pd.concat(frames, ignore_index=True)
+    yield
+    return pd.concat([frame() for frame in frames], ignore_index=True)
