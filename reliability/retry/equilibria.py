@@ -261,8 +261,9 @@ class RetryFixedPoint:
         """
         if isinstance(arrival_rates, (str, bytes)) or np.ndim(arrival_rates) > 1:
             raise ArgumentTypeError(f"arrival_rates must be a sequence of numbers, got {describe(arrival_rates)}")
-        rates = np.array([self.checked_rate("arrival_rates", r) for r in np.atleast_1d(arrival_rates).tolist()],
-                         dtype=float)
+        # a list is read item by item: numpy would turn [1, "a"] into two strings
+        items = list(arrival_rates) if isinstance(arrival_rates, (list, tuple)) else np.atleast_1d(arrival_rates).tolist()
+        rates = np.array([self.checked_rate("arrival_rates", r) for r in items], dtype=float)
         if not rates.size:
             return []
         records = self._describe_roots(rates, self._failure_probability_roots(rates))
