@@ -184,9 +184,10 @@ class RetryFixedPoint:
         return FixedPointMap(failure, rows=arrival_rates.size, amplification=self._amplification,
                              grid=with_ceiling(EQUILIBRIUM_GRID, self._ceiling()))
 
-    def _failure_probability_roots(self, arrival_rates: np.ndarray) -> list[list[tuple[float, str]]]:
-        """For each base rate, all p in [0, 1] with F(lambda0 A(p)) = p, each tagged "root" or "throttled"."""
-        roots = self._fixed_point_map(arrival_rates).roots_of_rows(rtol=_ROOT_RTOL, residual=0.0)
+    @staticmethod
+    def _failure_probability_roots(fmap: FixedPointMap) -> list[list[tuple[float, str]]]:
+        """For each row of ``fmap``, all p in [0, 1] with F(lambda0 A(p)) = p, each tagged "root" or "throttled"."""
+        roots = fmap.roots_of_rows(rtol=_ROOT_RTOL, residual=0.0)
         return [[(p, "throttled" if at_jump else "root") for p, at_jump in row] for row in roots]
 
     def _solve_failure(self, target_p: float) -> float:
@@ -203,7 +204,7 @@ class RetryFixedPoint:
         return float(optimize.brentq(lambda x: float(self._failure(np.array([x]))[0]) - target_p,
                                      low, high, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=300))
 
-    def _describe_roots(self, arrival_rates: np.ndarray, roots: list) -> list[list[tuple]]:
+    def _describe_roots(self, fmap: FixedPointMap, arrival_rates: np.ndarray, roots: list) -> list[list[tuple]]:
         """(p, kind, amplification, x, slope, stable) of each root of each base rate, the slopes of all at once."""
         flat = [(row, p) for row, found in enumerate(roots) for p, kind in found if kind == "root"]
         described = iter(())
@@ -217,8 +218,7 @@ class RetryFixedPoint:
             flat_map = (p >= 1.0) & (x >= self._x_limit)
             slope = np.zeros(p.shape)
             if (~flat_map).any():
-                slope[~flat_map] = self._fixed_point_map(arrival_rates).slope(rows[~flat_map], p[~flat_map],
-                                                                              step=_DERIVATIVE_STEP)
+                slope[~flat_map] = fmap.slope(rows[~flat_map], p[~flat_map], step=_DERIVATIVE_STEP)
             described = iter(zip(p.tolist(), amplification.tolist(), x.tolist(), slope.tolist()))
         records = []
         for lam0, found in zip(arrival_rates.tolist(), roots):
@@ -266,7 +266,8 @@ class RetryFixedPoint:
         rates = np.array([self.checked_rate("arrival_rates", r) for r in items], dtype=float)
         if not rates.size:
             return []
-        records = self._describe_roots(rates, self._failure_probability_roots(rates))
+        fmap = self._fixed_point_map(rates)
+        records = self._describe_roots(fmap, rates, self._failure_probability_roots(fmap))
         return [tuple(self._record(lam0, p, amplification, x, slope, stable, state)
                       for (p, _, amplification, x, slope, stable), state in zip(found, _state_names(found)))
                 for lam0, found in zip(rates.tolist(), records)]
