@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Sequence
 
 import numpy as np
@@ -166,7 +167,8 @@ def outage_recovery(servers, service_rate, timeout, max_retries, load_shares, ou
     simulated = start_batches(cluster, _outage_run, [queue] * n, rates, spans, [backoff] * n, [start] * n, afters,
                               [interval] * n, children)
     # the fluid runs (a step loop each, longer the longer the outage) go to the workers after the simulations
-    fluid = start_batches(cluster, _fluid_recovery, [queue] * n, rates, spans, [level] * n, [backoff] * n)
+    fluid = start_batches(cluster, partial(fluid_recovery_time, level=level, backoff=backoff),
+                          [queue] * n, rates, spans)
     yield
     rows = [{"load_share": share, "outage": duration, "backlog": backlog, "chain_recovery": chain,
              "fluid_recovery": recovery}
@@ -174,10 +176,6 @@ def outage_recovery(servers, service_rate, timeout, max_retries, load_shares, ou
     for row, recovery in zip(rows, simulated()):
         row["simulated_recovery"] = recovery
     return pd.DataFrame(rows)
-
-
-def _fluid_recovery(queue, lam0: float, duration: float, level: int, backoff) -> float:
-    return fluid_recovery_time(queue, lam0, duration, level=level, backoff=backoff)
 
 
 #: How much each size simulates in :func:`escape_checks`: loads, replications per load, outages.
